@@ -1,0 +1,65 @@
+# LLM Twin: the two commands a newcomer needs are `make up` (local stack + demo: `make demo`) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+UV_VERSION := 0.13.9
+export UV_CACHE_DIR ?= $(HOME)/.cache/uv
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+# every Python package of the repo, installed editable into the one environment
+PACKAGES := $(sort $(dir $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)))
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+
+.PHONY: env lock protos protos-check up down status demo test test-unit test-integration test-e2e bench lint clean-stack
+
+$(UV):
+	$(PYTHON) -m pip install -q --user "uv==$(UV_VERSION)" || $(PYTHON) -m pip install -q "uv==$(UV_VERSION)"
+
+env: $(VENV)/.installed  ## the one Python environment, from requirements.lock
+
+$(VENV)/.installed: requirements.lock $(wildcard libs/*/pyproject.toml services/*/pyproject.toml) | $(UV)
+	test -x $(PY) || $(UV) venv -q $(VENV) --python 3.11
+	$(UV) pip sync -q --python $(PY) requirements.lock
+	$(UV) pip install -q --python $(PY) --no-deps $(addprefix -e ,$(PACKAGES))
+	touch $@
+
+lock: | $(UV)  ## re-resolve requirements.in into requirements.lock
+	$(UV) pip compile -q --python-version 3.11 requirements.in --overrides overrides.txt -o requirements.lock
+
+protos: env  ## regenerate gRPC stubs from protos/
+	$(PY) scripts/gen_protos.py
+
+protos-check: env
+	$(PY) scripts/gen_protos.py --check
+
+up: env  ## install what is missing and start the local stack
+	$(VENV)/bin/twin-stack up
+
+down:
+	$(VENV)/bin/twin-stack down
+
+status:
+	$(VENV)/bin/twin-stack status
+
+demo: up  ## a change in PostgreSQL travels through Debezium and Kafka to a consumer
+	$(PY) scripts/demo.py
+
+test: env protos-check  ## every tier: unit, integration (real servers, started by the run), e2e
+	$(PY) -m pytest tests
+
+test-unit: env
+	$(PY) -m pytest tests/unit
+
+test-integration: env
+	$(PY) -m pytest tests/integration
+
+test-e2e: env
+	$(PY) -m pytest tests/e2e
+
+bench: env  ## benchmarks print their figure next to a baseline measured in the same run
+	$(PY) benchmarks/cdc_latency.py
+
+clean-stack: down  ## delete the local stack's data (caches outside the repo stay)
+	rm -rf .local

@@ -1,0 +1,442 @@
+"""The servers of the local stack, each with start, stop, kill and a health check.
+
+All bind to 127.0.0.1 on the ports in twin_common.settings and keep their state under the stack home.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import sys
+import urllib.request
+import uuid
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+from twin_common.settings import (
+    LOCAL_KAFKA_CONTROLLER_PORT,
+    ConnectSettings,
+    KafkaSettings,
+    MlflowSettings,
+    PostgresSettings,
+    RedisSettings,
+)
+from twin_localstack.install import postgres_bin_dir
+from twin_localstack.paths import StackPaths
+from twin_localstack.process import kill_pid, pid_alive, read_pid, spawn, stop_pid, wait_until
+
+
+def _port_open(host: str, port: int, timeout: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _http_ok(url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return 200 <= response.status < 300
+    except Exception:
+        return False
+
+
+def _host_port(address: str) -> tuple[str, int]:
+    host, port = address.rsplit(":", 1)
+    return host, int(port)
+
+
+class Component(ABC):
+    """One server of the stack."""
+
+    name: str
+    start_timeout: float = 120.0
+
+    def __init__(self, paths: StackPaths):
+        self.paths = paths
+
+    @property
+    def pidfile(self) -> Path:
+        return self.paths.run / f"{self.name}.pid"
+
+    @property
+    def logfile(self) -> Path:
+        return self.paths.logs / f"{self.name}.log"
+
+    def pid(self) -> int | None:
+        return read_pid(self.pidfile)
+
+    def running(self) -> bool:
+        return pid_alive(self.pid())
+
+    @abstractmethod
+    def healthy(self) -> bool: ...
+
+    @abstractmethod
+    def endpoint(self) -> str: ...
+
+    @abstractmethod
+    def _launch(self) -> None: ...
+
+    def start(self) -> None:
+        if self.running() and self.healthy():
+            return
+        if self.running():  # started earlier but not answering yet
+            if wait_until(self.healthy, self.start_timeout):
+                return
+            raise RuntimeError(f"{self.name} is running but not healthy; see {self.logfile}")
+        self._launch()
+        if not wait_until(self.healthy, self.start_timeout):
+            tail = self.logfile.read_text(errors="replace")[-3000:] if self.logfile.exists() else ""
+            raise RuntimeError(f"{self.name} did not become healthy in {self.start_timeout}s:\n{tail}")
+
+    def stop(self) -> None:
+        stop_pid(self.pid())
+        self.pidfile.unlink(missing_ok=True)
+
+    def kill(self) -> None:
+        """Crash it (SIGKILL), as a failure test wants."""
+        kill_pid(self.pid())
+        self.pidfile.unlink(missing_ok=True)
+
+
+class Postgres(Component):
+    """PostgreSQL with wal_level=logical, the source of truth and MLflow's backend store."""
+
+    name = "postgres"
+    start_timeout = 60.0
+
+    def __init__(self, paths: StackPaths):
+        super().__init__(paths)
+        self.settings = PostgresSettings()
+        self.datadir = paths.data / "postgres"
+        self.bindir = postgres_bin_dir()
+
+    def endpoint(self) -> str:
+        return f"{self.settings.host}:{self.settings.port}"
+
+    def _as_postgres_user(self, argv: list[str]) -> list[str]:
+        # PostgreSQL refuses to run as root: hand the server to the `postgres` system user.
+        if os.geteuid() == 0:
+            return ["runuser", "-u", "postgres", "--", *argv]
+        return argv
+
+    def _bin(self, tool: str) -> str:
+        if self.bindir is None:
+            raise RuntimeError("PostgreSQL is not installed: run `twin-stack install`")
+        return str(self.bindir / tool)
+
+    def _initdb(self) -> None:
+        self.datadir.mkdir(parents=True, exist_ok=True)
+        pwfile = self.paths.run / "pg.pw"
+        pwfile.write_text(self.settings.password + "\n")
+        if os.geteuid() == 0:
+            entry = pwd.getpwnam("postgres")
+            for path in (self.datadir, pwfile, self.paths.run, self.paths.logs):
+                os.chown(path, entry.pw_uid, entry.pw_gid)
+        subprocess.run(
+            self._as_postgres_user([
+                self._bin("initdb"), "-D", str(self.datadir), "-U", self.settings.user,
+                f"--pwfile={pwfile}", "--auth-local=trust", "--auth-host=scram-sha-256",
+                "--encoding=UTF8", "--locale=C.UTF-8",
+            ]),
+            check=True, stdout=subprocess.DEVNULL,
+        )
+        pwfile.unlink()
+        with (self.datadir / "postgresql.conf").open("a") as conf:
+            conf.write(
+                "\n# twin local stack\n"
+                "wal_level = logical\nmax_wal_senders = 10\nmax_replication_slots = 10\n"
+                f"listen_addresses = '{self.settings.host}'\nport = {self.settings.port}\n"
+                f"unix_socket_directories = '{self.paths.run}'\n"
+                "shared_buffers = 128MB\nmax_connections = 200\n"
+            )
+        with (self.datadir / "pg_hba.conf").open("a") as hba:
+            hba.write(f"host replication {self.settings.user} 127.0.0.1/32 scram-sha-256\n")
+
+    def _launch(self) -> None:
+        if not (self.datadir / "PG_VERSION").exists():
+            self._initdb()
+        if os.geteuid() == 0:
+            entry = pwd.getpwnam("postgres")
+            os.chown(self.paths.run, entry.pw_uid, entry.pw_gid)
+            self.logfile.touch()
+            os.chown(self.logfile, entry.pw_uid, entry.pw_gid)
+        subprocess.run(
+            self._as_postgres_user([self._bin("pg_ctl"), "-D", str(self.datadir), "-l", str(self.logfile), "-w", "-t", "60", "start"]),
+            check=True, stdout=subprocess.DEVNULL,
+        )
+        pid = (self.datadir / "postmaster.pid").read_text().splitlines()[0]
+        self.pidfile.write_text(pid)
+        if wait_until(self._accepts_connections, 30):
+            self._ensure_databases()
+
+    def _psql(self, sql: str, database: str = "postgres") -> str:
+        result = subprocess.run(
+            [self._bin("psql"), "-h", str(self.paths.run), "-p", str(self.settings.port), "-U", self.settings.user,
+             "-d", database, "-tAc", sql],
+            check=True, capture_output=True, text=True,
+        )
+        return result.stdout.strip()
+
+    def _ensure_databases(self) -> None:
+        for database in (self.settings.database, "mlflow"):
+            if self._psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}'") != "1":
+                self._psql(f'CREATE DATABASE "{database}"')
+
+    def _accepts_connections(self) -> bool:
+        result = subprocess.run(
+            [self._bin("pg_isready"), "-h", self.settings.host, "-p", str(self.settings.port), "-q"],
+            check=False,
+        )
+        return result.returncode == 0
+
+    def healthy(self) -> bool:
+        if not self._accepts_connections():
+            return False
+        try:
+            return self._psql("SHOW wal_level") == "logical"
+        except subprocess.CalledProcessError:
+            return False
+
+    def stop(self) -> None:
+        if (self.datadir / "postmaster.pid").exists():
+            subprocess.run(
+                self._as_postgres_user([self._bin("pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "stop"]),
+                check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+        super().stop()
+
+
+class Redis(Component):
+    """Redis: Feast's online store and the gateway's cache and rate limits."""
+
+    name = "redis"
+    start_timeout = 30.0
+
+    def __init__(self, paths: StackPaths):
+        super().__init__(paths)
+        url = RedisSettings().url
+        hostport = url.split("//", 1)[1].split("/", 1)[0]
+        self.host, self.port = _host_port(hostport)
+
+    def endpoint(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def _launch(self) -> None:
+        datadir = self.paths.data / "redis"
+        datadir.mkdir(parents=True, exist_ok=True)
+        spawn(
+            ["redis-server", "--bind", self.host, "--port", str(self.port), "--dir", str(datadir),
+             "--appendonly", "yes", "--save", "", "--protected-mode", "yes"],
+            self.pidfile, self.logfile,
+        )
+
+    def healthy(self) -> bool:
+        try:
+            with socket.create_connection((self.host, self.port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+
+LOG4J2 = """\
+status = warn
+appender.console.type = Console
+appender.console.name = STDOUT
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = info
+rootLogger.appenderRef.stdout.ref = STDOUT
+logger.kafka.name = org.apache.kafka
+logger.kafka.level = warn
+logger.kafkaserver.name = kafka
+logger.kafkaserver.level = warn
+logger.debezium.name = io.debezium
+logger.debezium.level = info
+logger.reflections.name = org.reflections
+logger.reflections.level = error
+"""
+
+
+class _JavaComponent(Component):
+    heap = "512m"
+    main_class: str
+    jar_profile: str
+
+    def _log4j(self) -> Path:
+        path = self.paths.conf / "log4j2.properties"
+        path.write_text(LOG4J2)
+        return path
+
+    def _java(self, config: Path) -> list[str]:
+        java = shutil.which("java") or "java"
+        return [
+            java, f"-Xms128m", f"-Xmx{self.heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={self._log4j()}",
+            "-cp", str(self.paths.jars / self.jar_profile / "*"),
+            self.main_class, str(config),
+        ]
+
+
+class Kafka(_JavaComponent):
+    """Apache Kafka, one KRaft node (broker and controller), from Maven Central jars."""
+
+    name = "kafka"
+    main_class = "kafka.Kafka"
+    jar_profile = "kafka"
+    start_timeout = 90.0
+
+    def __init__(self, paths: StackPaths):
+        super().__init__(paths)
+        self.bootstrap = KafkaSettings().bootstrap_servers
+        self.host, self.port = _host_port(self.bootstrap.split(",")[0])
+        self.datadir = paths.data / "kafka"
+
+    def endpoint(self) -> str:
+        return self.bootstrap
+
+    def _config(self) -> Path:
+        path = self.paths.conf / "kafka.properties"
+        path.write_text(
+            "process.roles=broker,controller\nnode.id=1\n"
+            f"controller.quorum.voters=1@{self.host}:{LOCAL_KAFKA_CONTROLLER_PORT}\n"
+            f"listeners=PLAINTEXT://{self.host}:{self.port},CONTROLLER://{self.host}:{LOCAL_KAFKA_CONTROLLER_PORT}\n"
+            f"advertised.listeners=PLAINTEXT://{self.host}:{self.port}\n"
+            "controller.listener.names=CONTROLLER\n"
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n"
+            f"log.dirs={self.datadir}\n"
+            "num.partitions=3\n"
+            "offsets.topic.replication.factor=1\noffsets.topic.num.partitions=10\n"
+            "transaction.state.log.replication.factor=1\ntransaction.state.log.min.isr=1\n"
+            "share.coordinator.state.topic.replication.factor=1\nshare.coordinator.state.topic.min.isr=1\n"
+            "group.initial.rebalance.delay.ms=0\nauto.create.topics.enable=true\n"
+            "log.retention.hours=168\n"
+        )
+        return path
+
+    def _launch(self) -> None:
+        config = self._config()
+        if not (self.datadir / "meta.properties").exists():
+            cluster_id = self._cluster_id()
+            subprocess.run(
+                [shutil.which("java") or "java", "-cp", str(self.paths.jars / "kafka" / "*"),
+                 f"-Dlog4j2.configurationFile={self._log4j()}",
+                 "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)],
+                check=True, stdout=subprocess.DEVNULL,
+            )
+        spawn(self._java(config), self.pidfile, self.logfile)
+
+    def _cluster_id(self) -> str:
+        idfile = self.paths.conf / "kafka-cluster-id"
+        if not idfile.exists():
+            # Kafka cluster ids are 16 random bytes in URL-safe base64 without padding (22 characters).
+            import base64
+
+            idfile.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))
+        return idfile.read_text().strip()
+
+    def healthy(self) -> bool:
+        if not _port_open(self.host, self.port):
+            return False
+        try:
+            from kafka import KafkaAdminClient
+
+            admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=5000)
+            try:
+                return bool(admin.describe_cluster().get("brokers"))
+            finally:
+                admin.close()
+        except Exception:
+            return False
+
+
+class KafkaConnect(_JavaComponent):
+    """Kafka Connect (distributed mode, state in Kafka topics) with the Debezium PostgreSQL connector."""
+
+    name = "connect"
+    main_class = "org.apache.kafka.connect.cli.ConnectDistributed"
+    jar_profile = "connect"
+    heap = "768m"
+    start_timeout = 120.0
+
+    def __init__(self, paths: StackPaths):
+        super().__init__(paths)
+        self.url = ConnectSettings().url
+        self.bootstrap = KafkaSettings().bootstrap_servers
+
+    def endpoint(self) -> str:
+        return self.url
+
+    def _config(self) -> Path:
+        listener = self.url.replace("localhost", "127.0.0.1")
+        path = self.paths.conf / "connect.properties"
+        path.write_text(
+            f"bootstrap.servers={self.bootstrap}\n"
+            "group.id=twin-connect\n"
+            "key.converter=org.apache.kafka.connect.json.JsonConverter\n"
+            "value.converter=org.apache.kafka.connect.json.JsonConverter\n"
+            "key.converter.schemas.enable=false\nvalue.converter.schemas.enable=false\n"
+            "offset.storage.topic=_twin-connect-offsets\nconfig.storage.topic=_twin-connect-configs\n"
+            "status.storage.topic=_twin-connect-status\n"
+            "offset.storage.replication.factor=1\nconfig.storage.replication.factor=1\n"
+            "status.storage.replication.factor=1\n"
+            "offset.flush.interval.ms=1000\n"
+            "connector.client.config.override.policy=All\n"
+            f"listeners={listener}\n"
+            f"plugin.path={self.paths.jars / 'plugins'}\n"
+            "plugin.discovery=only_scan\n"
+        )
+        return path
+
+    def _launch(self) -> None:
+        spawn(self._java(self._config()), self.pidfile, self.logfile)
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/connector-plugins", timeout=3) as response:
+                plugins = json.load(response)
+            return any(p.get("class", "").endswith("PostgresConnector") for p in plugins)
+        except Exception:
+            return False
+
+
+class Mlflow(Component):
+    """MLflow tracking server and model registry: PostgreSQL backend store, local artifact store."""
+
+    name = "mlflow"
+    start_timeout = 180.0
+
+    def __init__(self, paths: StackPaths):
+        super().__init__(paths)
+        self.uri = MlflowSettings().tracking_uri
+        self.host, self.port = _host_port(self.uri.split("//", 1)[1].rstrip("/"))
+
+    def endpoint(self) -> str:
+        return self.uri
+
+    def _launch(self) -> None:
+        pg = PostgresSettings()
+        artifacts = self.paths.data / "mlflow" / "artifacts"
+        artifacts.mkdir(parents=True, exist_ok=True)
+        backend = f"postgresql+psycopg://{pg.user}:{pg.password}@{pg.host}:{pg.port}/mlflow"
+        spawn(
+            [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend,
+             "--artifacts-destination", artifacts.as_uri(), "--host", self.host, "--port", str(self.port),
+             "--workers", "1"],
+            self.pidfile, self.logfile, env={"MLFLOW_TRACKING_URI": ""},
+        )
+
+    def healthy(self) -> bool:
+        return _http_ok(f"{self.uri}/health")
+
+
+def all_components(paths: StackPaths) -> list[Component]:
+    """In start order; stop in reverse."""
+    return [Postgres(paths), Redis(paths), Kafka(paths), KafkaConnect(paths), Mlflow(paths)]

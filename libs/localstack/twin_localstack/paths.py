@@ -1,0 +1,47 @@
+"""Where the local stack keeps its data, logs, pid files and downloaded artifacts."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from twin_common.settings import repo_root
+
+
+@dataclass(frozen=True)
+class StackPaths:
+    """All state of one local stack lives under `home` (default: <repo>/.local); caches live outside the repo."""
+
+    home: Path
+    cache: Path
+
+    @classmethod
+    def default(cls) -> StackPaths:
+        home = Path(os.environ.get("TWIN_STACK_HOME", repo_root() / ".local"))
+        cache = Path(os.environ.get("TWIN_CACHE_DIR", Path.home() / ".cache" / "twin"))
+        return cls(home=home.resolve(), cache=cache.resolve())
+
+    @property
+    def data(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def logs(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def run(self) -> Path:
+        return self.home / "run"
+
+    @property
+    def conf(self) -> Path:
+        return self.home / "conf"
+
+    @property
+    def jars(self) -> Path:
+        return self.cache / "jars"
+
+    def ensure(self) -> None:
+        for path in (self.data, self.logs, self.run, self.conf, self.jars):
+            path.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,1 @@
+"""Log-based change data capture: registers and supervises the Debezium PostgreSQL connector."""

@@ -1,0 +1,18 @@
+"""Entry point of the embedder service: `twin-embedder` or `python -m twin_embedder`.
+
+Scaffold only: it serves health endpoints; the service's work is tracked in the issues.
+"""
+
+from twin_common.health import HealthRegistry
+from twin_common.service import bootstrap, build_http_app, serve_http
+from twin_embedder.settings import EmbedderSettings
+
+
+def main() -> None:
+    settings = EmbedderSettings()
+    bootstrap(settings)
+    serve_http(build_http_app(settings, HealthRegistry()), settings)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""KServe model servers (V2 protocol) for the twin LLM, embeddings and reranking."""

@@ -1,0 +1,1 @@
+"""Drift and quality monitoring of the request log with Evidently."""

@@ -1,0 +1,1 @@
+"""Datasets, fine-tuning (LoRA SFT, DPO, cross-encoder reranker) and MLflow registration."""
