@@ -1,6 +1,11 @@
 """`twin <subcommand> ...`: dispatches to the module that owns the subcommand.
 
-Each owner module exposes `main(argv: list[str]) -> int`; it is imported only when its subcommand runs,
+Packages declare their subcommands as entry points in their pyproject:
+
+    [project.entry-points."twin.commands"]
+    ingest = "twin_ingest.cli"
+
+The module must expose `main(argv: list[str]) -> int` and is imported only when its subcommand runs,
 so `twin stack status` does not load torch.
 """
 
@@ -8,32 +13,32 @@ from __future__ import annotations
 
 import importlib
 import sys
+from importlib.metadata import entry_points
 
-SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "stack": ("twin_localstack.cli", "start, stop and check the local stack"),
-}
-
-
-def register(name: str, module: str, help_text: str) -> None:
-    SUBCOMMANDS[name] = (module, help_text)
+GROUP = "twin.commands"
 
 
-def _usage() -> str:
+def subcommands() -> dict[str, str]:
+    return {ep.name: ep.value for ep in entry_points(group=GROUP)}
+
+
+def _usage(commands: dict[str, str]) -> str:
     lines = ["usage: twin <subcommand> [args...]", "", "subcommands:"]
-    lines += [f"  {name:<10} {help_text}" for name, (_, help_text) in sorted(SUBCOMMANDS.items())]
+    lines += [f"  {name:<10} ({module})" for name, module in sorted(commands.items())]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    commands = subcommands()
     if not argv or argv[0] in ("-h", "--help"):
-        print(_usage())
+        print(_usage(commands))
         return 0
     name, rest = argv[0], argv[1:]
-    if name not in SUBCOMMANDS:
-        print(f"twin: unknown subcommand {name!r}\n\n{_usage()}", file=sys.stderr)
+    if name not in commands:
+        print(f"twin: unknown subcommand {name!r}\n\n{_usage(commands)}", file=sys.stderr)
         return 2
-    module = importlib.import_module(SUBCOMMANDS[name][0])
+    module = importlib.import_module(commands[name])
     return int(module.main(rest) or 0)
 
 
