@@ -430,7 +430,9 @@ class Mlflow(Component):
             [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend,
              "--artifacts-destination", artifacts.as_uri(), "--host", self.host, "--port", str(self.port),
              "--workers", "1"],
-            self.pidfile, self.logfile, env={"MLFLOW_TRACKING_URI": ""},
+            self.pidfile, self.logfile,
+            # the GenAI job runner (huey consumers, ~2 GB) serves nothing the platform uses
+            env={"MLFLOW_TRACKING_URI": "", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
         )
 
     def healthy(self) -> bool:
