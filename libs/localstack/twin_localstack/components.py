@@ -298,6 +298,7 @@ class Kafka(_JavaComponent):
         self.bootstrap = KafkaSettings().bootstrap_servers
         self.host, self.port = _host_port(self.bootstrap.split(",")[0])
         self.datadir = paths.data / "kafka"
+        self.controller_port = int(os.environ.get("TWIN_STACK_KAFKA_CONTROLLER_PORT", LOCAL_KAFKA_CONTROLLER_PORT))
 
     def endpoint(self) -> str:
         return self.bootstrap
@@ -306,8 +307,8 @@ class Kafka(_JavaComponent):
         path = self.paths.conf / "kafka.properties"
         path.write_text(
             "process.roles=broker,controller\nnode.id=1\n"
-            f"controller.quorum.voters=1@{self.host}:{LOCAL_KAFKA_CONTROLLER_PORT}\n"
-            f"listeners=PLAINTEXT://{self.host}:{self.port},CONTROLLER://{self.host}:{LOCAL_KAFKA_CONTROLLER_PORT}\n"
+            f"controller.quorum.voters=1@{self.host}:{self.controller_port}\n"
+            f"listeners=PLAINTEXT://{self.host}:{self.port},CONTROLLER://{self.host}:{self.controller_port}\n"
             f"advertised.listeners=PLAINTEXT://{self.host}:{self.port}\n"
             "controller.listener.names=CONTROLLER\n"
             "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n"
