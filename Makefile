@@ -10,22 +10,22 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 # every Python package of the repo, installed editable into the one environment
 PACKAGES := $(sort $(dir $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)))
-UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+UV := $(PYTHON) -m uv
 
-.PHONY: env lock protos protos-check up down status demo test test-unit test-integration test-e2e bench lint clean-stack
+.PHONY: uv env lock protos protos-check up down status demo test test-unit test-integration test-e2e bench lint clean-stack
 
-$(UV):
-	$(PYTHON) -m pip install -q --user "uv==$(UV_VERSION)" || $(PYTHON) -m pip install -q "uv==$(UV_VERSION)"
+uv:  ## the installer itself, pinned, into the interpreter that runs make
+	@$(UV) --version 2>/dev/null | grep -q "$(UV_VERSION)" || $(PYTHON) -m pip install -q "uv==$(UV_VERSION)"
 
 env: $(VENV)/.installed  ## the one Python environment, from requirements.lock
 
-$(VENV)/.installed: requirements.lock $(wildcard libs/*/pyproject.toml services/*/pyproject.toml) | $(UV)
+$(VENV)/.installed: requirements.lock $(wildcard libs/*/pyproject.toml services/*/pyproject.toml) | uv
 	test -x $(PY) || $(UV) venv -q $(VENV) --python 3.11
 	$(UV) pip sync -q --python $(PY) requirements.lock
 	$(UV) pip install -q --python $(PY) --no-deps $(addprefix -e ,$(PACKAGES))
 	touch $@
 
-lock: | $(UV)  ## re-resolve requirements.in into requirements.lock
+lock: | uv  ## re-resolve requirements.in into requirements.lock
 	$(UV) pip compile -q --python-version 3.11 requirements.in --overrides overrides.txt -o requirements.lock
 
 protos: env  ## regenerate gRPC stubs from protos/
