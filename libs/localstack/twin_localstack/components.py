@@ -367,25 +367,43 @@ class KafkaConnect(_JavaComponent):
     heap = "768m"
     start_timeout = 120.0
 
-    def __init__(self, paths: StackPaths):
+    def __init__(
+        self,
+        paths: StackPaths,
+        *,
+        name: str | None = None,
+        url: str | None = None,
+        group_id: str = "twin-connect",
+        storage_topic_prefix: str = "_twin-connect",
+        heap: str | None = None,
+    ):
+        """Defaults describe the shared worker; a test can run a private one beside it by giving its own
+        name (pid, log and config file names), url (REST listener), group id and storage topics."""
         super().__init__(paths)
-        self.url = ConnectSettings().url
+        if name is not None:
+            self.name = name
+        if heap is not None:
+            self.heap = heap
+        self.url = url or ConnectSettings().url
         self.bootstrap = KafkaSettings().bootstrap_servers
+        self.group_id = group_id
+        self.storage_topic_prefix = storage_topic_prefix
 
     def endpoint(self) -> str:
         return self.url
 
     def _config(self) -> Path:
         listener = self.url.replace("localhost", "127.0.0.1")
-        path = self.paths.conf / "connect.properties"
+        path = self.paths.conf / f"{self.name}.properties"
+        topics = self.storage_topic_prefix
         path.write_text(
             f"bootstrap.servers={self.bootstrap}\n"
-            "group.id=twin-connect\n"
+            f"group.id={self.group_id}\n"
             "key.converter=org.apache.kafka.connect.json.JsonConverter\n"
             "value.converter=org.apache.kafka.connect.json.JsonConverter\n"
             "key.converter.schemas.enable=false\nvalue.converter.schemas.enable=false\n"
-            "offset.storage.topic=_twin-connect-offsets\nconfig.storage.topic=_twin-connect-configs\n"
-            "status.storage.topic=_twin-connect-status\n"
+            f"offset.storage.topic={topics}-offsets\nconfig.storage.topic={topics}-configs\n"
+            f"status.storage.topic={topics}-status\n"
             "offset.storage.replication.factor=1\nconfig.storage.replication.factor=1\n"
             "status.storage.replication.factor=1\n"
             "offset.flush.interval.ms=1000\n"
