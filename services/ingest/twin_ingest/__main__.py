@@ -1,17 +1,17 @@
-"""Entry point of the ingest service: `twin-ingest` or `python -m twin_ingest`.
+"""Entry point of the ingest service: `twin-ingest` or `python -m twin_ingest` (REST API on TWIN_HTTP_PORT)."""
 
-Scaffold only: it serves health endpoints; the service's work is tracked in the issues.
-"""
-
-from twin_common.health import HealthRegistry
-from twin_common.service import bootstrap, build_http_app, serve_http
+from twin_common.service import bootstrap, serve_http
+from twin_ingest.api import build_app
+from twin_ingest.db import migrate
 from twin_ingest.settings import IngestSettings
 
 
 def main() -> None:
     settings = IngestSettings()
     bootstrap(settings)
-    serve_http(build_http_app(settings, HealthRegistry()), settings)
+    if settings.migrate_on_start:
+        migrate(settings.dsn())
+    serve_http(build_app(settings), settings)
 
 
 if __name__ == "__main__":

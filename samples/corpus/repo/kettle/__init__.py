@@ -1,0 +1,5 @@
+"""kettle: rolling latency percentiles."""
+
+from kettle.window import LatencyWindow
+
+__all__ = ["LatencyWindow"]

@@ -1,0 +1,57 @@
+"""`twin ingest SOURCE --author NAME [--tenant T]`: import a folder, git repository, JSONL export, file or URL.
+
+Prints the report (stored / updated / unchanged / rejected, and why each rejection happened) and exits 0;
+a source that cannot be read at all (missing path, not a repository) exits 2 with the reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from twin_ingest.db import migrate
+from twin_ingest.importers.git_repo import NotARepository
+from twin_ingest.model import ImportReport
+from twin_ingest.pipeline import run_import
+from twin_ingest.settings import IngestSettings
+from twin_ingest.sources import UnknownSource, open_source
+from twin_ingest.store import DocumentStore
+
+
+def format_report(report: ImportReport) -> str:
+    lines = [f"stored {report.stored}, updated {report.updated}, unchanged {report.unchanged}, "
+             f"rejected {report.rejected}"]
+    lines += [f"  rejected {r.external_id}: {r.reason.value} ({r.detail})" for r in report.rejections]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = IngestSettings()
+    parser = argparse.ArgumentParser(prog="twin ingest", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("source", help="folder, git repository, .jsonl file, single file or http(s) URL")
+    parser.add_argument("--author", required=True, help="author name (created in the tenant on first use)")
+    parser.add_argument("--tenant", default="default", help="tenant id (default: %(default)s)")
+    parser.add_argument("--dsn", default=None, help="PostgreSQL DSN (default: TWIN_PG_* settings)")
+    parser.add_argument("--max-bytes", type=int, default=settings.max_document_bytes,
+                        help="reject documents larger than this (default: %(default)s)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    args = parser.parse_args(argv)
+    if not args.author.strip() or not args.tenant.strip():
+        parser.error("--author and --tenant must be non-empty")
+    dsn = args.dsn or settings.dsn()
+    try:
+        items = open_source(args.source, args.max_bytes)
+        migrate(dsn)
+        with DocumentStore(dsn) as store:
+            report = run_import(items, store, args.tenant, args.author)
+    except (UnknownSource, NotARepository) as exc:
+        print(f"twin ingest: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(report.as_dict(), indent=2) if args.json else format_report(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

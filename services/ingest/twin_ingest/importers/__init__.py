@@ -1,0 +1,1 @@
+"""Importers: each turns one kind of source into SourceDocuments, or Rejections that say why not."""

@@ -1,0 +1,34 @@
+"""An import run: importer output in, rows written, a report of every outcome out. Bad input never stops it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+import psycopg
+
+from twin_ingest.model import ImportReport, RejectReason, Rejection, SourceDocument
+from twin_ingest.store import DocumentStore
+
+log = logging.getLogger("twin.ingest")
+
+
+def run_import(
+    items: Iterable[SourceDocument | Rejection], store: DocumentStore, tenant_id: str, author: str
+) -> ImportReport:
+    """Store every document for (tenant, author); count stored/updated/unchanged, keep every rejection."""
+    if not tenant_id.strip() or not author.strip():
+        raise ValueError("tenant and author must be non-empty")
+    report = ImportReport()
+    author_id = store.ensure_author(tenant_id, author)
+    for item in items:
+        if isinstance(item, Rejection):
+            report.rejections.append(item)
+            continue
+        try:
+            report.count(store.upsert(tenant_id, author_id, item))
+        except psycopg.DataError as exc:  # e.g. text PostgreSQL cannot store; the next document goes on
+            report.rejections.append(Rejection(item.external_id, RejectReason.STORE_FAILED, str(exc).strip()))
+    for rejection in report.rejections:
+        log.info("rejected %s: %s (%s)", rejection.external_id, rejection.reason.value, rejection.detail)
+    return report
