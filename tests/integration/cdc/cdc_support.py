@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import psycopg
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from twin_cdc import connector
 from twin_cdc.replication import drop_slot_and_publication
@@ -61,9 +61,23 @@ def make_rig(dsn: str, connect_url: str) -> CdcRig:
     )
 
 
-def teardown_rig(rig: CdcRig) -> None:
-    connector.delete(rig.connect_url, rig.name)
+def teardown_rig(rig: CdcRig, delete_connector: bool = True) -> None:
+    """Remove the connector, then its slot and publication, then every topic it wrote."""
+    if delete_connector:
+        connector.delete(rig.connect_url, rig.name)
     drop_slot_and_publication(rig.dsn, rig.slot, rig.publication)
+    delete_topics(lambda topic: topic.startswith(rig.topic_prefix + ".") or topic.endswith("." + rig.topic_prefix))
+
+
+def delete_topics(matches: Callable[[str], bool]) -> None:
+    """Delete this test's own topics (names it generated; never another test's)."""
+    admin = KafkaAdminClient(bootstrap_servers=KafkaSettings().bootstrap_servers)
+    try:
+        doomed = [topic for topic in admin.list_topics() if matches(topic)]
+        if doomed:
+            admin.delete_topics(doomed)
+    finally:
+        admin.close()
 
 
 def consume(topic: str, stop: Callable[[list], bool], timeout: float = 60.0) -> list:

@@ -1,0 +1,51 @@
+"""Keeps the connector registered and its failed tasks restarted, one check at a time."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from twin_cdc import connector
+from twin_cdc.settings import CdcSettings
+
+log = logging.getLogger("twin.cdc")
+
+
+@dataclass
+class CheckResult:
+    registered: str | None  # register action, when it ran
+    state: str
+    restarted: bool
+
+
+class Supervisor:
+    def __init__(self, settings: CdcSettings):
+        self.settings = settings
+        self.last: CheckResult | None = None
+
+    def check(self) -> CheckResult:
+        """Register when missing or different, then restart what failed."""
+        url, name = self.settings.connect.url, self.settings.connector_name
+        action = connector.register(url, name, self.settings.connector_config()).action
+        if action != "unchanged":
+            log.info("connector %s %s", name, action)
+        current = connector.status(url, name)
+        restarted = False
+        if current is not None and current.failed:
+            log.warning("connector %s failed, restarting: %s", name, current.traces[:1])
+            restarted = connector.restart_failed(url, name)
+        state = "MISSING" if current is None else ("RUNNING" if current.running else current.connector_state)
+        self.last = CheckResult(action, state, restarted)
+        return self.last
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                self.check()
+            except connector.ConnectError as exc:
+                log.warning("check failed: %s", exc)
+            stop.wait(self.settings.supervise_interval_s)
+
+    def ready(self) -> bool:
+        return self.last is not None and self.last.state == "RUNNING"
