@@ -1,5 +1,8 @@
 """`twin cdc register|status|restart|delete|config`: the Debezium connector on Kafka Connect.
 
+`twin cdc embedded ...` runs the light local mode instead (the Debezium engine in-process, see
+twin_cdc.embedded); `twin cdc embedded --help` lists its options.
+
 Names default to the TWIN_* settings (connector twin-documents, topic prefix twin.cdc, slot and
 publication twin_cdc); each can be given on the command line.
 """
@@ -15,6 +18,11 @@ from twin_cdc.settings import CdcSettings
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["embedded"]:
+        from twin_cdc import embedded
+
+        return embedded.main(argv[1:])
     settings = CdcSettings()
     parser = argparse.ArgumentParser(prog="twin cdc", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
