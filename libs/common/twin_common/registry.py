@@ -235,22 +235,26 @@ def download_version(
     import mlflow.artifacts
     from mlflow.models import Model
 
+    uri = tracking_uri or MlflowSettings().tracking_uri
     target = Path(cache_dir or default_cache_dir()) / info.name / info.version
     if not (target / "MLmodel").exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{info.version}-{uuid.uuid4().hex[:6]}-", dir=target.parent))
         try:
-            mlflow.artifacts.download_artifacts(
-                artifact_uri=info.uri,
-                dst_path=str(staging),
-                tracking_uri=tracking_uri or MlflowSettings().tracking_uri,
-                registry_uri=tracking_uri or MlflowSettings().tracking_uri,
-            )
+            # the storage location of the version, so the download needs no process-global registry URI
+            location = _client(uri).get_model_version_download_uri(info.name, info.version)
+            downloaded = Path(mlflow.artifacts.download_artifacts(
+                artifact_uri=location, dst_path=str(staging), tracking_uri=uri
+            ))
+            if not (downloaded / "MLmodel").exists():
+                raise RegistryError(f"{info.uri} has no MLmodel file at {location}")
             try:
-                staging.rename(target)
+                downloaded.rename(target)
             except OSError:  # another process finished first
                 if not (target / "MLmodel").exists():
                     raise
+        except RegistryError:
+            raise
         except Exception as exc:
             raise RegistryError(f"cannot download {info.uri}: {exc}") from exc
         finally:

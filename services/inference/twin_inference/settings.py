@@ -1,8 +1,51 @@
 """Settings of the inference service (environment variables TWIN_*; defaults fit the local stack)."""
 
-from twin_common.settings import ServiceSettings
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from twin_common import topics
+from twin_common.settings import KafkaSettings, MlflowSettings, ServiceSettings
+
+
+def _models_cache() -> Path:
+    return Path.home() / ".cache" / "twin" / "models"
 
 
 class InferenceSettings(ServiceSettings):
     service_name: str = "twin-inference"
+    http_host: str = "127.0.0.1"
     http_port: int = 8105
+    grpc_port: int = 8106
+
+    # which models this process serves (names are also the MLflow registered-model names by default)
+    serve_llm: bool = True
+    serve_embed: bool = True
+    serve_rerank: bool = True
+    llm_registered_name: str = "twin-llm"
+    embed_registered_name: str = "twin-embed"
+    rerank_registered_name: str = "twin-rerank"
+    alias: str = "champion"
+
+    # registry watching: Kafka events, plus a periodic alias poll as a safety net
+    models_topic: str = topics.MODELS_REGISTERED
+    poll_interval_s: float = 60.0
+    watch_kafka: bool = True
+
+    # dynamic batching of embed / rerank rows
+    max_batch_size: int = 64
+    max_batch_delay_ms: float = 5.0
+    max_rows_per_request: int = 256
+
+    # generation limits (requests beyond them get INVALID_ARGUMENT / HTTP 400)
+    max_prompt_tokens: int = 2048
+    max_new_tokens: int = 512
+    max_concurrent_generations: int = 4
+    merge_lora: bool = True
+
+    device: str = "cpu"
+    models_cache: Path = Field(default_factory=_models_cache)
+    mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)

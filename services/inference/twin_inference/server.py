@@ -1,0 +1,88 @@
+"""The model server process: KServe's V2 REST and gRPC data planes bound to a chosen host, gRPC token
+streaming added, and the registry watcher running beside them.
+
+kserve.ModelServer binds 0.0.0.0 / [::] and has no streaming RPC; TwinModelServer keeps its data plane
+and model repository and only changes how the two servers are started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from concurrent import futures
+
+import kserve
+from grpc import aio
+from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
+from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc
+from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor, LoggingInterceptor
+from kserve.protocol.grpc.servicer import InferenceServicer
+from kserve.protocol.rest.server import RESTServer
+
+from twin_inference.grpc_stream import stream_handler
+
+log = logging.getLogger(__name__)
+
+GRPC_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+
+class TwinModelServer(kserve.ModelServer):
+    def __init__(
+        self,
+        *,
+        host: str,
+        http_port: int,
+        grpc_port: int,
+        background: list[Callable[[], Awaitable[None]]] | None = None,
+        max_threads: int = 8,
+    ):
+        super().__init__(http_port=http_port, grpc_port=grpc_port, workers=1, max_threads=max_threads,
+                         enable_docs_url=False, grace_period=2)
+        self.host = host
+        self._background = background or []
+        self._grpc: aio.Server | None = None
+
+    def start(self, models: list[kserve.Model]) -> None:
+        self._register_and_check_atleast_one_model_is_ready(models)
+        for model in models:  # KServe registers only ready ones; the others report not ready until loaded
+            if self.registered_models.get_model(model.name) is None:
+                self.register_model(model)
+        self.setup_event_loop()
+        asyncio.run(self._serve_all({m.name: m for m in models}))
+
+    async def _serve_all(self, models: dict[str, kserve.Model]) -> None:
+        self.setup_event_loop()
+        rest = RESTServer(
+            FASTAPI_APP_IMPORT_STRING, self.dataplane, self.model_repository_extension, self.http_port,
+            workers=1, grace_period=self.grace_period, timeout_keep_alive=self.timeout_keep_alive,
+        )
+        rest.config.host = self.host  # RESTServer hard-codes 0.0.0.0
+        self._rest_server = rest
+        self._grpc = aio.server(
+            futures.ThreadPoolExecutor(max_workers=self.max_threads),
+            interceptors=(LoggingInterceptor(), ExceptionToStatusInterceptor()),
+            options=[("grpc.max_send_message_length", GRPC_MAX_MESSAGE_BYTES),
+                     ("grpc.max_receive_message_length", GRPC_MAX_MESSAGE_BYTES)],
+        )
+        grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
+            InferenceServicer(self.dataplane, self.model_repository_extension), self._grpc
+        )
+        self._grpc.add_generic_rpc_handlers((stream_handler(models),))
+        self._grpc.add_insecure_port(f"{self.host}:{self.grpc_port}")
+        await self._grpc.start()
+        log.info("V2 gRPC on %s:%d, REST on %s:%d", self.host, self.grpc_port, self.host, self.http_port)
+        tasks = [asyncio.create_task(rest.start(), name="rest")]
+        tasks += [asyncio.create_task(make(), name=f"background-{i}") for i, make in enumerate(self._background)]
+        try:
+            # the REST server returns when uvicorn receives SIGTERM/SIGINT: then everything stops
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task.exception():
+                    log.error("%s stopped: %r", task.get_name(), task.exception())
+        finally:
+            for task in tasks:
+                task.cancel()
+            with contextlib.suppress(Exception):
+                await self._grpc.stop(grace=1)
