@@ -35,7 +35,12 @@ class Supervisor:
         if current is not None and current.failed:
             log.warning("connector %s failed, restarting: %s", name, current.traces[:1])
             restarted = connector.restart_failed(url, name)
-        state = "MISSING" if current is None else ("RUNNING" if current.running else current.connector_state)
+        if current is None:
+            state = "MISSING"
+        elif current.running:
+            state = "RUNNING"
+        else:
+            state = "FAILED" if current.failed else current.connector_state
         self.last = CheckResult(action, state, restarted)
         return self.last
 

@@ -41,6 +41,8 @@ def private_connect(local_stack):
     yield worker
     worker.stop()
     delete_topics(lambda topic: topic.startswith(storage))
+    for leftover in (worker.logfile, local_stack.paths.conf / f"{worker.name}.properties"):
+        leftover.unlink(missing_ok=True)
 
 
 def _write_stream(dsn: str, author: str, stop_worker: threading.Event, committed: list[str]) -> None:

@@ -75,3 +75,17 @@ def test_restart_only_when_something_failed(fake_connect):
     assert current.failed and not current.running and current.traces == ["boom"]
     assert connector.restart_failed("http://c", "n") is True
     assert ("POST", "/connectors/n/restart", {"includeTasks": "true", "onlyFailed": "true"}) in fake_connect["calls"]
+
+
+def test_supervisor_registers_once_and_restarts_failed_tasks(fake_connect):
+    from twin_cdc.settings import CdcSettings
+    from twin_cdc.supervisor import Supervisor
+
+    supervisor = Supervisor(CdcSettings(connect={"url": "http://c"}, connector_name="n"))
+    first = supervisor.check()
+    assert (first.registered, first.state, first.restarted) == ("created", "RUNNING", False)
+    assert supervisor.ready()
+    fake_connect["task"] = "FAILED"
+    second = supervisor.check()
+    assert (second.registered, second.restarted) == ("unchanged", True)
+    assert not supervisor.ready()
