@@ -131,7 +131,8 @@ class LlmBackend:
         generated: list[int] = []
         emitted = ""
         finish = "length"
-        input_ids = torch.tensor([ids])
+        device = self.model.device
+        input_ids = torch.tensor([ids], device=device)
         past = None
         with torch.inference_mode():
             for _ in range(params.max_tokens):
@@ -145,7 +146,7 @@ class LlmBackend:
                     finish = "stop"
                     break
                 generated.append(next_id)
-                input_ids = torch.tensor([[next_id]])
+                input_ids = torch.tensor([[next_id]], device=device)
                 text = self.tokenizer.decode(generated, skip_special_tokens=True)
                 cut = _first_stop(text, params.stop)
                 if cut is not None:

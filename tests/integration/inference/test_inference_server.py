@@ -81,7 +81,7 @@ def test_bad_requests_get_clear_errors(inference_server, protocol):
     with pytest.raises(InvalidRequest, match="max_tokens must be between 1 and 64"):
         client.generate("hi", params={"max_tokens": 1000})
     with pytest.raises(InvalidRequest, match="messages is not valid JSON|bad chat message"):
-        client.generate(messages=[{"role": "wizard", "content": "hi"}])
+        client.generate(messages=[{"role": "wizard", "content": "hi"}], params={"max_tokens": 4})
     unknown = InferenceClient(client.url, protocol, embed_model="no-such-model", retries=0)
     with pytest.raises(ModelNotFound, match="no-such-model"):
         unknown.embed(["x"])
