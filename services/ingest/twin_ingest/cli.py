@@ -20,8 +20,9 @@ from twin_ingest.store import DocumentStore
 
 
 def format_report(report: ImportReport) -> str:
-    lines = [f"stored {report.stored}, updated {report.updated}, unchanged {report.unchanged}, "
-             f"rejected {report.rejected}"]
+    summary = (f"stored {report.stored}, updated {report.updated}, unchanged {report.unchanged}, "
+               f"rejected {report.rejected}")
+    lines = [summary]
     lines += [f"  rejected {r.external_id}: {r.reason.value} ({r.detail})" for r in report.rejections]
     return "\n".join(lines)
 

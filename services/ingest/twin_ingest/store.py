@@ -33,7 +33,7 @@ class DocumentStore:
     def close(self) -> None:
         self.conn.close()
 
-    def __enter__(self) -> DocumentStore:
+    def __enter__(self) -> DocumentStore:  # noqa: PYI034
         return self
 
     def __exit__(self, *exc) -> None:

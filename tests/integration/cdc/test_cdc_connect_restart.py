@@ -89,8 +89,8 @@ def test_no_change_is_lost_when_connect_stops_mid_stream(source_db, private_conn
         records = consume(rig.topic("documents"), seen_all, timeout=120)
         counts = Counter(value["after"]["external_id"] for _, value, *_ in records if value)
         duplicates = sum(count - 1 for count in counts.values())
-        print(f"\n[{how}] {CHANGES} committed ({committed_at_stop} before the worker stopped), {len(records)} events read, "
-              f"{len(counts)} distinct, {duplicates} duplicates")
+        print(f"\n[{how}] {CHANGES} committed ({committed_at_stop} before the worker stopped), "
+              f"{len(records)} events read, {len(counts)} distinct, {duplicates} duplicates")
         assert set(counts) == set(committed)  # none lost
         assert all(value["op"] == "c" for _, value, *_ in records)
     finally:

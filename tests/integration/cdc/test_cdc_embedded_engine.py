@@ -34,7 +34,7 @@ def _wait_slot_active(dsn: str, slot: str, process: subprocess.Popen, timeout: f
 def _by_partition(records: list) -> dict[int, list]:
     """Per partition, in offset order: what a consumer of that partition sees (connector identity left out)."""
     out: dict[int, list] = {}
-    for key, value, partition, offset in sorted(records, key=lambda r: (r[2], r[3])):
+    for key, value, partition, _offset in sorted(records, key=lambda r: (r[2], r[3])):
         if value is None:
             event = (key, "tombstone")
         else:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import psycopg
 
@@ -32,7 +33,7 @@ def private_database() -> Iterator[str]:
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
-    extensions_map = {**SimpleHTTPRequestHandler.extensions_map, ".md": "text/markdown", ".txt": "text/plain",
+    extensions_map: ClassVar[dict[str, str]] = {**SimpleHTTPRequestHandler.extensions_map, ".md": "text/markdown", ".txt": "text/plain",
                       ".html": "text/html; charset=utf-8", ".bin": "application/octet-stream"}
 
     def log_message(self, *args) -> None:

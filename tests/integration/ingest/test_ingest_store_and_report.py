@@ -62,8 +62,8 @@ def test_reimport_changes_nothing_and_an_edit_becomes_an_update(tmp_path, source
         assert other.stored == 3  # same files, another tenant: its own rows
     with psycopg.connect(source_dsn) as conn:
         content, created, updated = conn.execute(
-            "SELECT content, created_at, updated_at FROM documents WHERE tenant_id = 'acme' AND external_id = 'good-one.md'"
-        ).fetchone()
+            "SELECT content, created_at, updated_at FROM documents"
+            " WHERE tenant_id = 'acme' AND external_id = 'good-one.md'").fetchone()
         assert content == "# One\nfirst article, revised" and updated > created
         assert conn.execute("SELECT count(*) FROM documents").fetchone()[0] == 6
 
@@ -100,5 +100,5 @@ def test_cli_imports_the_sample_corpus_and_reports_counts(source_dsn):
     assert (first["stored"], first["rejected"]) == (16, 0)
     assert ingest("samples/corpus/posts.jsonl")["unchanged"] == 16
     missing = subprocess.run([sys.executable, "-m", "twin_cli.main", "ingest", "no/such/dir", "--author", "a",
-                              "--dsn", source_dsn], capture_output=True, text=True, cwd=REPO)
+                              "--dsn", source_dsn], capture_output=True, text=True, cwd=REPO, check=False)
     assert missing.returncode == 2 and "no such file or folder" in missing.stderr

@@ -32,7 +32,9 @@ def _transport(state: dict):
         state["calls"].append((request.method, request.url.path, dict(request.url.params)))
         name = request.url.path.split("/")[2]
         if request.method == "GET" and request.url.path.endswith("/config"):
-            return httpx.Response(200, json={**state["config"], "name": name}) if state["config"] else httpx.Response(404)
+            if not state["config"]:
+                return httpx.Response(404)
+            return httpx.Response(200, json={**state["config"], "name": name})
         if request.method == "PUT":
             state["config"] = httpx.Response(200, content=request.content).json()
             return httpx.Response(201)
