@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
+from ingest_support import serve_folder
 
 from twin_common.settings import PostgresSettings
 from twin_ingest.api import build_app
@@ -54,3 +55,14 @@ def test_tenants_never_see_or_delete_each_others_documents(client):
     assert client.delete(f"/v1/tenants/acme/documents/{globex[0]['id']}").status_code == 404
     assert client.delete(f"/v1/tenants/globex/documents/{globex[0]['id']}").status_code == 204
     assert client.get("/v1/tenants/globex/documents").json() == []
+
+
+def test_post_urls_fetches_pages_from_a_local_server(client, tmp_path):
+    (tmp_path / "page.html").write_text("<title>Served</title><p>fetched text</p>")
+    with serve_folder(tmp_path) as base:
+        report = client.post("/v1/tenants/acme/urls", json={"author": "Ada", "urls": [
+            f"{base}/page.html", f"{base}/gone.html"]}).json()
+    assert report["stored"] == 1
+    assert report["rejections"] == [{"external_id": f"{base}/gone.html", "reason": "fetch_failed",
+                                     "detail": "HTTP 404"}]
+    assert [d["title"] for d in client.get("/v1/tenants/acme/documents").json()] == ["Served"]
