@@ -38,7 +38,7 @@ def bundled_smollm2(cache: Path) -> tuple[Path, ModelVersionInfo]:
 
 def build_models(settings: InferenceSettings) -> list[VersionedModel]:
     common = dict(alias=settings.alias, tracking_uri=settings.mlflow.tracking_uri,
-                  cache_dir=settings.models_cache / "mlflow")
+                  cache_dir=settings.download_cache or settings.models_cache / "mlflow")
     batching = dict(max_batch_size=settings.max_batch_size, max_batch_delay_s=settings.max_batch_delay_ms / 1000,
                     max_rows_per_request=settings.max_rows_per_request)
     models: list[VersionedModel] = []

@@ -46,6 +46,7 @@ class InferenceSettings(ServiceSettings):
     merge_lora: bool = True
 
     device: str = "cpu"
-    models_cache: Path = Field(default_factory=_models_cache)
+    models_cache: Path = Field(default_factory=_models_cache)  # the converted SmolLM2 lives here
+    download_cache: Path | None = None  # registry downloads; default models_cache / "mlflow"
     mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)

@@ -118,6 +118,7 @@ def inference_server(local_stack, tmp_path_factory):
         "TWIN_MAX_PROMPT_TOKENS": "256",
         "TWIN_MAX_NEW_TOKENS": "64",
         "TWIN_LOG_JSON": "false",
+        "TWIN_DOWNLOAD_CACHE": str(tmp_path_factory.mktemp("inference-downloads")),
     }
     with open(log_path, "wb") as log:
         process = subprocess.Popen([sys.executable, "-m", "twin_inference"], env=env, stdout=log,
@@ -138,6 +139,33 @@ def inference_server(local_stack, tmp_path_factory):
             process.kill()
             process.wait()
         _delete_topic(topic)
+        _delete_registered_model(server.rerank_name)
+
+
+def _delete_registered_model(name: str) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from twin_common.settings import MlflowSettings
+
+    uri = MlflowSettings().tracking_uri
+    try:
+        MlflowClient(tracking_uri=uri, registry_uri=uri).delete_registered_model(name)
+    except Exception:
+        pass  # never registered by this session
+
+
+@pytest.fixture
+def registered_model_name(unique_name, tmp_path):
+    """A unique registered-model name, deleted from MLflow after the test."""
+    names = []
+
+    def make(prefix: str) -> str:
+        names.append(unique_name(prefix))
+        return names[-1]
+
+    yield make
+    for name in names:
+        _delete_registered_model(name)
 
 
 def _wait_ready(server: RunningServer) -> None:

@@ -13,9 +13,11 @@ from twin_common.registry import (
 )
 
 
-def test_logged_directory_comes_back_byte_for_byte_under_its_alias(tiny_cross_encoder, unique_name, tmp_path):
+def test_logged_directory_comes_back_byte_for_byte_under_its_alias(
+    tiny_cross_encoder, registered_model_name, tmp_path
+):
     source = tiny_cross_encoder(seed=1)
-    name = unique_name("test-registry-ce")
+    name = registered_model_name("test-registry-ce")
 
     logged = log_hf_model(source, name, params={"seed": 1}, metrics={"ndcg": 0.5}, tags={"team": "twin"})
 
@@ -30,9 +32,9 @@ def test_logged_directory_comes_back_byte_for_byte_under_its_alias(tiny_cross_en
 
 
 def test_alias_moves_to_the_newest_version_and_old_versions_stay_downloadable(
-    tiny_cross_encoder, unique_name, tmp_path
+    tiny_cross_encoder, registered_model_name, tmp_path
 ):
-    name = unique_name("test-registry-move")
+    name = registered_model_name("test-registry-move")
     first = log_hf_model(tiny_cross_encoder(seed=1), name)
     second = log_hf_model(tiny_cross_encoder(seed=2), name, alias="champion")
     staged = log_hf_model(tiny_cross_encoder(seed=3), name, alias="challenger")
@@ -44,7 +46,7 @@ def test_alias_moves_to_the_newest_version_and_old_versions_stay_downloadable(
     assert info.version == "2" and local.parent.parent.name == "2"
 
 
-def test_unknown_alias_is_a_registry_error_naming_the_model(unique_name):
-    name = unique_name("test-registry-missing")
+def test_unknown_alias_is_a_registry_error_naming_the_model(registered_model_name):
+    name = registered_model_name("test-registry-missing")
     with pytest.raises(RegistryError, match=name):
         resolve_alias(name, "champion")
