@@ -120,3 +120,19 @@ def test_content_hash_changes_with_material_only():
         SourceDocument(DocumentKind.NOTE, "n", "text", title="t", tags=("a",), metadata={"k": 2}),
     ):
         assert content_hash(changed) != content_hash(doc)
+
+
+def test_git_repository_rejects_oversized_and_binary_code_files(tmp_path):
+    repo = tmp_path / "r"
+    repo.mkdir()
+    (repo / "big.py").write_text("x = 1\n" * 400)
+    (repo / "nul.py").write_bytes(b"a\x00b")
+    (repo / "ok.py").write_text("print('ok')\n")
+    git = ["git", "-C", str(repo), "-c", "user.email=t@example.com", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "init"], check=True)
+    docs, rejected = _split(list(import_repository(repo, max_bytes=1000)))
+    assert list(docs) == ["r/ok.py"] and docs["r/ok.py"].content == "print('ok')\n"
+    assert {key: r.reason for key, r in rejected.items()} == {
+        "r/big.py": RejectReason.TOO_LARGE, "r/nul.py": RejectReason.BINARY}

@@ -37,6 +37,28 @@ def language_of(path: str) -> str | None:
     return NAMED_FILES.get(pure.name) or LANGUAGES.get(pure.suffix.lower())
 
 
+def _read_blobs(repo: Path, shas: list[str]) -> Iterator[bytes]:
+    """The contents of `shas`, in order, from one `git cat-file --batch` process."""
+    if not shas:
+        return
+    process = subprocess.Popen(["git", "-C", str(repo), "cat-file", "--batch"], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert process.stdin is not None and process.stdout is not None
+    try:
+        for sha in shas:
+            process.stdin.write(f"{sha}\n".encode())
+            process.stdin.flush()
+            header = process.stdout.readline().split()
+            if len(header) != 3:
+                raise NotARepository(f"{repo}: git cat-file could not read {sha}")
+            data = process.stdout.read(int(header[2]))
+            process.stdout.read(1)  # the newline after each object
+            yield data
+    finally:
+        process.stdin.close()
+        process.wait(10)
+
+
 def import_repository(
     repo: Path, name: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES
 ) -> Iterator[SourceDocument | Rejection]:
@@ -44,33 +66,31 @@ def import_repository(
     repo = repo.resolve()
     name = name or repo.name
     commit = _git(repo, "rev-parse", "HEAD").decode().strip()
-    entries = []
-    for record in _git(repo, "ls-tree", "-r", "-z", "HEAD").split(b"\0"):
+    wanted: list[tuple[str, str, str]] = []  # (external id, path, sha) of the files to read
+    for record in _git(repo, "ls-tree", "-r", "-l", "-z", "HEAD").split(b"\0"):
         if not record:
             continue
-        info, path = record.split(b"\t", 1)
-        mode, kind, sha = info.decode().split()
-        if kind == "blob":
-            entries.append((path.decode("utf-8", errors="replace"), sha, mode))
-    for path, sha, mode in entries:
+        info, raw_path = record.split(b"\t", 1)
+        mode, kind, sha, size = info.decode().split()
+        path = raw_path.decode("utf-8", errors="replace")
         external_id = f"{name}/{path}"
-        language = language_of(path)
-        if language is None:
-            yield Rejection(external_id, RejectReason.UNSUPPORTED, f"not a code or text file type: {path}")
-            continue
+        if kind != "blob":
+            continue  # submodules are other repositories
         if mode == "120000":
             yield Rejection(external_id, RejectReason.UNSUPPORTED, "symbolic link")
-            continue
-        size = int(_git(repo, "cat-file", "-s", sha).decode().strip())
-        if size > max_bytes:
+        elif language_of(path) is None:
+            yield Rejection(external_id, RejectReason.UNSUPPORTED, f"not a code or text file type: {path}")
+        elif int(size) > max_bytes:
             yield Rejection(external_id, RejectReason.TOO_LARGE, f"{size} bytes is over the limit of {max_bytes}")
-            continue
+        else:
+            wanted.append((external_id, path, sha))
+    for (external_id, path, _), data in zip(wanted, _read_blobs(repo, [sha for *_, sha in wanted]), strict=True):
         try:
-            content = decode_text(_git(repo, "cat-file", "blob", sha), max_bytes)
+            content = decode_text(data, max_bytes)
         except UnusableText as exc:
             yield Rejection(external_id, exc.reason, exc.detail)
             continue
         yield SourceDocument(
             kind=DocumentKind.REPOSITORY, external_id=external_id, content=content, title=path,
-            language=language, tags=(name,), metadata={"repository": name, "path": path, "commit": commit},
+            language=language_of(path), tags=(name,), metadata={"repository": name, "path": path, "commit": commit},
         )
