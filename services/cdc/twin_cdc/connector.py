@@ -171,16 +171,24 @@ def restart_failed(connect_url: str, name: str) -> bool:
     return True
 
 
-def wait_running(connect_url: str, name: str, timeout: float = 60.0) -> ConnectorStatus:
-    """Poll until the connector and all its tasks run; raise ConnectError with the last state otherwise."""
+def wait_running(connect_url: str, name: str, timeout: float = 60.0, failed_grace: float = 10.0) -> ConnectorStatus:
+    """Poll until the connector and all its tasks run; raise ConnectError with the last state otherwise.
+
+    A FAILED state must last `failed_grace` seconds before it counts: right after a config update or a
+    restart, the status still shows the old task's failure for a moment.
+    """
     deadline = time.monotonic() + timeout
-    current = None
+    current, failed_since = None, None
     while time.monotonic() < deadline:
         current = status(connect_url, name)
         if current is not None and current.running:
             return current
         if current is not None and current.failed:
-            raise ConnectError(f"connector {name} failed: {current.traces[:1]}")
+            failed_since = failed_since or time.monotonic()
+            if time.monotonic() - failed_since >= failed_grace:
+                raise ConnectError(f"connector {name} failed: {current.traces[:1]}")
+        else:
+            failed_since = None
         time.sleep(0.25)
     raise ConnectError(f"connector {name} not running after {timeout}s: {current}")
 

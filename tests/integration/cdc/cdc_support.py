@@ -27,9 +27,29 @@ def create_source_db() -> str:
     return pg.dsn(name)
 
 
-def drop_source_db(dsn: str) -> None:
+def drop_source_db(dsn: str, timeout: float = 30.0) -> None:
+    """Drop the test database, first ending and dropping any replication slot still in it.
+
+    A connector task deleted while it was starting can create its slot after the test dropped it; every
+    slot in this uniquely named database belongs to this test.
+    """
     name = dsn.rsplit("/", 1)[1]
     with psycopg.connect(PostgresSettings().dsn("postgres"), autocommit=True) as admin:
+        deadline = time.monotonic() + timeout
+        while True:
+            slots = admin.execute("SELECT slot_name, active_pid FROM pg_replication_slots WHERE database = %s",
+                                  (name,)).fetchall()
+            if not slots:
+                break
+            for slot, active_pid in slots:
+                if active_pid is not None:
+                    admin.execute("SELECT pg_terminate_backend(%s)", (active_pid,))
+                else:  # a logical slot is dropped from its own database
+                    with psycopg.connect(dsn, autocommit=True) as own:
+                        own.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+            if time.monotonic() > deadline:
+                raise AssertionError(f"replication slots {slots} in {name} would not go away")
+            time.sleep(0.2)
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
