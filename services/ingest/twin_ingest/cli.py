@@ -9,14 +9,23 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
+
+from twin_common.documents import DocumentKind
 
 from twin_ingest.db import migrate
 from twin_ingest.importers.git_repo import NotARepository
-from twin_ingest.model import ImportReport
+from twin_ingest.model import ImportReport, Rejection, SourceDocument
 from twin_ingest.pipeline import run_import
 from twin_ingest.settings import IngestSettings
 from twin_ingest.sources import UnknownSource, open_source
 from twin_ingest.store import DocumentStore
+
+
+def with_kind(items: Iterable[SourceDocument | Rejection], kind: DocumentKind) -> Iterator[SourceDocument | Rejection]:
+    for item in items:
+        yield replace(item, kind=kind) if isinstance(item, SourceDocument) else item
 
 
 def format_report(report: ImportReport) -> str:
@@ -37,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dsn", default=None, help="PostgreSQL DSN (default: TWIN_PG_* settings)")
     parser.add_argument("--max-bytes", type=int, default=settings.max_document_bytes,
                         help="reject documents larger than this (default: %(default)s)")
+    parser.add_argument("--kind", choices=[k.value for k in DocumentKind], default=None,
+                        help="store every document as this kind (default: what the importer decides)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
     if not args.author.strip() or not args.tenant.strip():
@@ -44,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     dsn = args.dsn or settings.dsn()
     try:
         items = open_source(args.source, args.max_bytes)
+        if args.kind:
+            items = with_kind(items, DocumentKind(args.kind))
         migrate(dsn)
         with DocumentStore(dsn) as store:
             report = run_import(items, store, args.tenant, args.author)

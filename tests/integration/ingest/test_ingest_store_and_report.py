@@ -89,16 +89,20 @@ def test_url_fetcher_against_a_local_http_server(tmp_path, source_dsn):
 
 
 def test_cli_imports_the_sample_corpus_and_reports_counts(source_dsn):
-    def ingest(source: str) -> dict:
+    def ingest(source: str, *extra: str) -> dict:
         result = subprocess.run(
             [sys.executable, "-m", "twin_cli.main", "ingest", source, "--author", "Maren Holt", "--tenant", "demo",
-             "--dsn", source_dsn, "--json"], capture_output=True, text=True, check=True, cwd=REPO,
+             "--dsn", source_dsn, "--json", *extra], capture_output=True, text=True, check=True, cwd=REPO,
         )
         return json.loads(result.stdout)
 
     first = ingest("samples/corpus/posts.jsonl")
     assert (first["stored"], first["rejected"]) == (16, 0)
     assert ingest("samples/corpus/posts.jsonl")["unchanged"] == 16
+    assert ingest("samples/corpus/notes", "--kind", "post")["stored"] == 6
+    with psycopg.connect(source_dsn) as conn:
+        kinds = conn.execute("SELECT DISTINCT kind FROM documents WHERE external_id LIKE '%.txt'").fetchall()
+    assert kinds == [("post",)]
     missing = subprocess.run([sys.executable, "-m", "twin_cli.main", "ingest", "no/such/dir", "--author", "a",
                               "--dsn", source_dsn], capture_output=True, text=True, cwd=REPO, check=False)
     assert missing.returncode == 2 and "no such file or folder" in missing.stderr
