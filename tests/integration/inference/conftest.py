@@ -140,6 +140,7 @@ def inference_server(local_stack, tmp_path_factory):
             process.wait()
         _delete_topic(topic)
         _delete_registered_model(server.rerank_name)
+        _delete_registered_model(server.llm_name)
 
 
 def _delete_registered_model(name: str) -> None:

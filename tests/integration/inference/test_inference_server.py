@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -110,11 +112,49 @@ def test_wrong_shape_and_missing_input_are_invalid_argument(inference_server, pr
         client.infer("twin-embed", [wrong_shape])
     assert "400" in str(err.value.status()) or "INVALID_ARGUMENT" in str(err.value.status())
 
-    only_query = bytes_input("query", np.array([[b"q"]], dtype=np.object_))
-    with pytest.raises(InferenceServerException, match="missing input 'passage'|not ready") as err:
-        client.infer("twin-rerank", [only_query])
+    only_params = bytes_input("sampling_parameters", np.array([[b'{"max_tokens": 4}']], dtype=np.object_))
+    with pytest.raises(InferenceServerException, match="give exactly one of text_input .* or messages") as err:
+        client.infer("twin-llm", [only_params])
+    assert "400" in str(err.value.status()) or "INVALID_ARGUMENT" in str(err.value.status())
 
     stray = bytes_input("txt", np.array([[b"a"]], dtype=np.object_))
     with pytest.raises(InferenceServerException, match="unknown input 'txt'") as err:
         client.infer("twin-embed", [stray])
     assert "400" in str(err.value.status()) or "INVALID_ARGUMENT" in str(err.value.status())
+
+
+def test_a_registered_lora_adapter_replaces_the_bundled_llm(
+    inference_server, tmp_path, publish_registered, poll_until
+):
+    """Last in this module: afterwards twin-llm serves the adapter (the tests above expect the base)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from twin_common.registry import log_hf_model
+    from twin_inference.smollm2 import smollm2_dir
+
+    client = _client(inference_server, "grpc")
+    prompt, params = "List three colours:", GenerationParams(max_tokens=12)
+    before = client.generate(prompt, params=params)
+    assert before.model_version == "builtin"
+
+    # a bare LoRA adapter for SmolLM2 (random B so it visibly changes the output); only its shapes
+    # matter, so the base is built from the config without loading weights
+    config = AutoConfig.from_pretrained(smollm2_dir(Path.home() / ".cache" / "twin" / "models"))
+    torch.manual_seed(3)
+    adapter = get_peft_model(
+        AutoModelForCausalLM.from_config(config),
+        LoraConfig(r=4, lora_alpha=32, target_modules=["q_proj", "v_proj"], init_lora_weights=False),
+    )
+    adapter.save_pretrained(tmp_path / "twin-lora")
+    info = log_hf_model(tmp_path / "twin-lora", inference_server.llm_name, task="text-generation")
+    publish_registered(inference_server.topic, info)
+
+    after = poll_until(
+        lambda: (g := client.generate(prompt, params=params)).model_version == info.version and g,
+        120, interval_s=1, message="twin-llm to serve the registered adapter",
+    )
+    assert after.model_version == "1" and after.text != before.text
+    streamed = list(client.generate_stream(prompt, params=params))
+    assert "".join(c.text for c in streamed) == after.text and streamed[-1].model_version == "1"
