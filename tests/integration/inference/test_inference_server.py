@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from twin_inference_client import InferenceClient, InvalidRequest, ModelNotFound, ModelUnavailable
+from twin_inference_client import InferenceClient, InvalidRequest, ModelNotFound
 from twin_inference_client.schema import EMBED_SCHEMA, LLM_SCHEMA, RERANK_SCHEMA, GenerationParams
 
 PROTOCOLS = ["http", "grpc"]
