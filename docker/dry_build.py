@@ -109,7 +109,8 @@ def main() -> int:
         port = free_port()
         env.update(TWIN_HTTP_HOST="127.0.0.1", TWIN_HTTP_PORT=str(port), HOME=str(work),
                    TWIN_OTEL_SPANS_FILE=str(work / "spans.jsonl"), PATH=f"{venv}/bin:{env.get('PATH', '')}")
-        entrypoint = next(json.loads(line[len("ENTRYPOINT"):]) for line in final if line.upper().startswith("ENTRYPOINT"))
+        entrypoint = next(json.loads(line[len("ENTRYPOINT"):]) for line in final
+                          if line.upper().startswith("ENTRYPOINT"))
         health = next(line for line in final if line.upper().startswith("HEALTHCHECK"))
         path = re.search(r"'(/[^']*)'", health).group(1)
 

@@ -3,6 +3,7 @@ read the repository's deploy files. No cluster, no Docker engine, no network."""
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import yaml
@@ -62,3 +63,9 @@ def container_env(container: dict) -> dict[str, str]:
 
 def load_yaml(relative: str):
     return yaml.safe_load((REPO / relative).read_text())
+
+
+def settings_of(service: str) -> type:
+    """The service's own settings class (e.g. twin_ingest.settings.IngestSettings)."""
+    module = importlib.import_module(f"twin_{service}.settings")
+    return next(v for k, v in vars(module).items() if k.lower() == f"{service}settings")

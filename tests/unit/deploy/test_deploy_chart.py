@@ -3,20 +3,24 @@ Deployment with probes on its real port; GPU requests appear only when asked for
 
 from __future__ import annotations
 
-import importlib
+import os
 
 import helm_python
 import pytest
 from deploy_support import (
-    APP_SERVICES, BACKING, CHART, RELEASE, SERVICES, config_env, container_env, everything_off, find,
+    APP_SERVICES,
+    BACKING,
+    CHART,
+    RELEASE,
+    SERVICES,
+    config_env,
+    container_env,
+    everything_off,
+    find,
+    settings_of,
 )
 
 GPU = "nvidia.com/gpu"
-
-
-def settings_of(service: str):
-    module = importlib.import_module(f"twin_{service}.settings")
-    return next(v for k, v in vars(module).items() if k.lower() == f"{service}settings")
 
 
 def deployments_by_name(objects):
@@ -130,17 +134,23 @@ def test_everything_off_renders_only_the_shared_config(render):
 def test_chart_config_is_what_the_settings_read(render, monkeypatch):
     """The ConfigMap + Secret, fed to the real settings classes, point every service at the chart's servers."""
     from twin_common.settings import (
-        ConnectSettings, KafkaSettings, MlflowSettings, PostgresSettings, RedisSettings, ServiceSettings,
+        ConnectSettings,
+        KafkaSettings,
+        MlflowSettings,
+        PostgresSettings,
+        RedisSettings,
+        ServiceSettings,
         TelemetrySettings,
     )
 
     objects = render({"postgresql": {"auth": {"password": "s3cret"}}})
-    for key in [k for k in __import__("os").environ if k.startswith("TWIN_")]:
+    for key in [k for k in os.environ if k.startswith("TWIN_")]:
         monkeypatch.delenv(key)
     for key, value in config_env(objects).items():
         monkeypatch.setenv(key, value)
     pg = PostgresSettings()
-    assert (pg.host, pg.port, pg.user, pg.password, pg.database) == (f"{RELEASE}-postgresql", 5432, "twin", "s3cret", "twin")
+    expected = (f"{RELEASE}-postgresql", 5432, "twin", "s3cret", "twin")
+    assert (pg.host, pg.port, pg.user, pg.password, pg.database) == expected
     assert KafkaSettings().bootstrap_servers == "twin-kafka-bootstrap:9092"
     assert ConnectSettings().url == "http://twin-connect-api:8083"
     assert RedisSettings().url == f"redis://{RELEASE}-redis:6379/0"
@@ -194,7 +204,7 @@ def test_each_inference_service_serves_only_its_model(render, monkeypatch):
     inference_settings = settings_of("inference")
     for isvc in find(render(), "InferenceService"):
         model = isvc["metadata"]["name"].rsplit("-", 1)[1]
-        for key in [k for k in __import__("os").environ if k.startswith("TWIN_")]:
+        for key in [k for k in os.environ if k.startswith("TWIN_")]:
             monkeypatch.delenv(key)
         for key, value in container_env(isvc_container(isvc)).items():
             monkeypatch.setenv(key, value)
