@@ -49,6 +49,7 @@ class InferenceClient:
         embed_model: str = EMBED_MODEL,
         rerank_model: str = RERANK_MODEL,
         llm_model: str = LLM_MODEL,
+        max_rows_per_call: int = 256,
     ):
         if protocol not in ("http", "grpc"):
             raise ValueError(f"protocol must be 'http' or 'grpc', not {protocol!r}")
@@ -58,6 +59,7 @@ class InferenceClient:
         self.retries = retries
         self.backoff_s = backoff_s
         self.embed_model, self.rerank_model, self.llm_model = embed_model, rerank_model, llm_model
+        self.max_rows_per_call = max_rows_per_call  # longer lists are sent in several calls
         if protocol == "http":
             import tritonclient.http as triton
             self._client = triton.InferenceServerClient(
@@ -95,8 +97,12 @@ class InferenceClient:
 
     def embed_versioned(self, texts: Sequence[str]) -> tuple[np.ndarray, str | None]:
         _check_texts(texts, "texts")
-        result = self._infer(self.embed_model, [self._bytes_input("text", texts)], ["embedding"])
-        return result.as_numpy("embedding").astype(np.float32), _version(result)
+        parts, version = [], None
+        for chunk in self._chunks(texts):
+            result = self._infer(self.embed_model, [self._bytes_input("text", chunk)], ["embedding"])
+            parts.append(result.as_numpy("embedding").astype(np.float32))
+            version = _version(result)
+        return np.concatenate(parts), version
 
     def rerank(self, query: str, passages: Sequence[str]) -> list[float]:
         """One relevance score per passage (higher is more relevant), in the passages' order."""
@@ -104,9 +110,13 @@ class InferenceClient:
 
     def rerank_versioned(self, query: str, passages: Sequence[str]) -> tuple[list[float], str | None]:
         _check_texts(passages, "passages")
-        inputs = [self._bytes_input("query", [query] * len(passages)), self._bytes_input("passage", passages)]
-        result = self._infer(self.rerank_model, inputs, ["score"])
-        return result.as_numpy("score").reshape(-1).astype(float).tolist(), _version(result)
+        scores, version = [], None
+        for chunk in self._chunks(passages):
+            inputs = [self._bytes_input("query", [query] * len(chunk)), self._bytes_input("passage", chunk)]
+            result = self._infer(self.rerank_model, inputs, ["score"])
+            scores += result.as_numpy("score").reshape(-1).astype(float).tolist()
+            version = _version(result)
+        return scores, version
 
     def generate(
         self,
@@ -179,6 +189,10 @@ class InferenceClient:
         self.close()
 
     # --- plumbing -----------------------------------------------------------------------------
+
+    def _chunks(self, rows: Sequence[str]) -> list[Sequence[str]]:
+        step = max(1, self.max_rows_per_call)
+        return [rows[i:i + step] for i in range(0, len(rows), step)]
 
     def _generation_inputs(self, prompt, messages, params) -> list:
         if (prompt is None) == (messages is None):

@@ -44,6 +44,9 @@ def test_embeddings_match_the_model_run_in_process(inference_server, protocol):
     np.testing.assert_allclose(vectors, local, atol=1e-4)
     assert version == "builtin"
 
+    chunked = InferenceClient(_client(inference_server, protocol).url, protocol, max_rows_per_call=2)
+    np.testing.assert_allclose(chunked.embed(texts), vectors, atol=1e-5)  # 3 texts in 2 calls
+
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_generation_is_greedy_deterministic_and_counts_tokens(inference_server, protocol):
