@@ -49,7 +49,6 @@ class TwinModelServer(kserve.ModelServer):
         for model in models:  # KServe registers only ready ones; the others report not ready until loaded
             if self.registered_models.get_model(model.name) is None:
                 self.register_model(model)
-        self.setup_event_loop()
         asyncio.run(self._serve_all({m.name: m for m in models}))
 
     async def _serve_all(self, models: dict[str, kserve.Model]) -> None:
