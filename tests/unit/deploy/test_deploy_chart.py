@@ -4,6 +4,7 @@ Deployment with probes on its real port; GPU requests appear only when asked for
 from __future__ import annotations
 
 import os
+import re
 
 import helm_python
 import pytest
@@ -299,3 +300,18 @@ def test_otel_collector_exports_through_configured_exporters(render):
     assert config["exporters"]["otlp"] == {"endpoint": "tempo:4317"}
     for pipeline in ("traces", "metrics", "logs"):
         assert config["service"]["pipelines"][pipeline]["exporters"] == ["debug", "otlp"]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"inference": {"runtime": "tritn"}}, "/inference/runtime"),
+        ({"inference": {"kserve": {"protocol": "rest"}}}, "/inference/kserve/protocol"),
+        ({"inference": {"models": {"gpt": {"enabled": True, "registeredName": "x"}}}}, "'gpt' not allowed"),
+        ({"gateway": {"port": "8106"}}, "/gateway/port"),
+        ({"kafka": {"replicas": 0}}, "/kafka/replicas"),
+    ],
+)
+def test_bad_values_are_refused_with_the_key_named(chart, values, message):
+    with pytest.raises(helm_python.HelmValuesError, match=re.escape(message)):
+        chart.render(values, name=RELEASE, namespace=RELEASE)
