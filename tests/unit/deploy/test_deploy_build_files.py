@@ -5,7 +5,6 @@ condition can be met, profiles patch what they claim to."""
 from __future__ import annotations
 
 import copy
-import json
 import os
 import re
 import tomllib
@@ -194,8 +193,9 @@ def apply_patches(document: dict, patches: list[dict]) -> dict:
 def profile_values(config: dict) -> dict:
     merged: dict = {}
     for key, value in config["deploy"]["helm"]["releases"][0].get("setValues", {}).items():
-        # the way helm reads skaffold's --set-json: dotted keys become nested values
-        merged = _deep_merge(merged, helm_python.parse_set_json(f"{key}={json.dumps(value)}"))
+        # skaffold hands setValues to helm as --set key=value: parse them the way helm does
+        assert isinstance(value, str), f"setValues {key}: skaffold's setValues are strings"
+        merged = _deep_merge(merged, helm_python.parse_set_string(f"{key}={value}"))
     return merged
 
 
