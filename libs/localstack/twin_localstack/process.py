@@ -63,18 +63,9 @@ def stop_pid(pid: int | None, timeout: float = 30.0) -> None:
         return
     assert pid is not None
     _signal_group(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        _reap(pid)
-        if not pid_alive(pid):
-            return
-        time.sleep(0.2)
-    _signal_group(pid, signal.SIGKILL)
-    for _ in range(50):
-        _reap(pid)
-        if not pid_alive(pid):
-            return
-        time.sleep(0.1)
+    if not _wait_gone(pid, timeout):
+        _signal_group(pid, signal.SIGKILL)
+        _wait_gone(pid, 5.0)
 
 
 def kill_pid(pid: int | None) -> None:
@@ -82,11 +73,18 @@ def kill_pid(pid: int | None) -> None:
     if pid_alive(pid):
         assert pid is not None
         _signal_group(pid, signal.SIGKILL)
-        for _ in range(50):
-            _reap(pid)
-            if not pid_alive(pid):
-                return
-            time.sleep(0.1)
+        _wait_gone(pid, 5.0)
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    """Reap and poll until the process is gone; False if it is still there after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _reap(pid)
+        if not pid_alive(pid):
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def _signal_group(pid: int, sig: int) -> None:
