@@ -7,12 +7,13 @@ import asyncio
 import time
 import uuid
 
-import httpx
 import psycopg
 import pytest
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
+from twin_cdc import connector as connector_api
+from twin_cdc.connector import connector_config
 from twin_common.events import ChangeOp, DebeziumEnvelope
 from twin_common.settings import ConnectSettings, KafkaSettings, PostgresSettings
 
@@ -28,18 +29,11 @@ def smoke_source():
     with psycopg.connect(pg.dsn(database), autocommit=True) as conn:
         conn.execute("CREATE TABLE notes (id bigserial PRIMARY KEY, body text NOT NULL)")
         conn.execute("ALTER TABLE notes REPLICA IDENTITY FULL")
-        conn.execute("CREATE PUBLICATION smoke_pub FOR TABLE notes")
-    config = {
-        "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
-        "plugin.name": "pgoutput", "database.hostname": pg.host, "database.port": str(pg.port),
-        "database.user": pg.user, "database.password": pg.password, "database.dbname": database,
-        "topic.prefix": prefix, "publication.name": "smoke_pub", "publication.autocreate.mode": "disabled",
-        "slot.name": f"smoke_{suffix}", "table.include.list": "public.notes", "poll.interval.ms": "10",
-    }
-    response = httpx.put(f"{connect_url}/connectors/{connector}/config", json=config, timeout=30)
-    assert response.status_code in (200, 201), response.text
+    config = connector_config(database=database, topic_prefix=prefix, slot_name=f"smoke_{suffix}",
+                              publication_name="smoke_pub", tables=("notes",))
+    connector_api.register(connect_url, connector, config)
     yield {"dsn": pg.dsn(database), "topic": f"{prefix}.public.notes", "connector": connector}
-    httpx.delete(f"{connect_url}/connectors/{connector}", timeout=30)
+    connector_api.delete(connect_url, connector)
     with psycopg.connect(pg.dsn("postgres"), autocommit=True) as admin:
         deadline = time.monotonic() + 30  # the slot stays active until the task has stopped
         while time.monotonic() < deadline:
@@ -52,21 +46,8 @@ def smoke_source():
         admin.execute(f'DROP DATABASE "{database}" WITH (FORCE)')
 
 
-def _wait_running(connector: str, timeout: float = 60) -> None:
-    url = f"{ConnectSettings().url}/connectors/{connector}/status"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = httpx.get(url, timeout=10)
-        if status.status_code == 200:
-            body = status.json()
-            if body["connector"]["state"] == "RUNNING" and [t["state"] for t in body["tasks"]] == ["RUNNING"]:
-                return
-        time.sleep(0.5)
-    raise AssertionError(f"connector {connector} not running: {status.text}")
-
-
 async def test_row_commit_reaches_a_faststream_consumer(smoke_source):
-    _wait_running(smoke_source["connector"])
+    connector_api.wait_running(ConnectSettings().url, smoke_source["connector"])
     received: list[DebeziumEnvelope | None] = []
     done = asyncio.Event()
     broker = KafkaBroker(KafkaSettings().bootstrap_servers)
