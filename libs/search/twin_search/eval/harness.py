@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from twin_common.documents import DocumentKind, DocumentRow
+from twin_search.chunking import Chunk
 from twin_search.embedding import Embedder
 from twin_search.eval.beir import BeirDataset, split_queries
 from twin_search.eval.metrics import mrr_at_k, ndcg_at_k, percentile, recall_at_k
@@ -76,14 +77,22 @@ def corpus_rows(dataset: BeirDataset) -> list[DocumentRow]:
     ]
 
 
+def vector_cache_key(chunks: list[Chunk], embedder: Embedder) -> str:
+    """Vectors depend on exactly the chunk texts and the model: key the cache on both."""
+    digest = hashlib.sha1(f"{embedder.model_name}|{embedder.model_version}".encode())
+    for chunk in chunks:
+        digest.update(chunk.text.encode())
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
 def build_index(dataset: BeirDataset, embedder: Embedder, store_dir: Path, cache_dir: Path | None) -> tuple[DocumentIndexer, int, float, bool]:
     store = EdgeVectorStore(store_dir)
     indexer = DocumentIndexer(store, embedder)
     started = time.perf_counter()
     rows = corpus_rows(dataset)
     chunks = [c for row in rows for c in indexer.chunker.chunk(row)]
-    key = hashlib.sha1(f"{dataset.fingerprint}|{indexer.chunker.settings}|{embedder.model_name}|"
-                       f"{embedder.model_version}|{len(chunks)}".encode()).hexdigest()[:16]
+    key = vector_cache_key(chunks, embedder)
     cache = cache_dir / f"{dataset.name}-{key}.npy" if cache_dir else None
     from_cache = bool(cache and cache.exists())
     vectors = np.load(cache) if from_cache else indexer.embed_chunks(chunks)

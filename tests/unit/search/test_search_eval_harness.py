@@ -1,0 +1,40 @@
+import json
+
+from twin_search.eval.beir import load_beir
+from twin_search.eval.harness import evaluate
+
+
+def write_dataset(root, corpus, queries, qrels):
+    (root / "qrels").mkdir(parents=True)
+    (root / "corpus.jsonl").write_text("\n".join(json.dumps({"_id": k, "title": "", "text": v}) for k, v in corpus.items()))
+    (root / "queries.jsonl").write_text("\n".join(json.dumps({"_id": k, "text": v}) for k, v in queries.items()))
+    (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{d}\t1\n" for q, d in qrels.items()))
+
+
+class FirstDocumentReranker:
+    name = "prefers-doc-0"
+
+    def score(self, query, passages):
+        return [1.0 if "alpha0" in p else 0.0 for p in passages]
+
+
+def test_harness_scores_every_config_and_reuses_cached_vectors(tmp_path, embedder):
+    words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet"]
+    corpus = {str(i): f"{w}{i} document about {w} and its neighbours {words[(i + 1) % 10]}" for i, w in enumerate(words)}
+    queries = {f"q{i}": f"{w}{i} {w}" for i, w in enumerate(words)}
+    write_dataset(tmp_path / "ds", corpus, queries, {f"q{i}": str(i) for i in range(10)})
+    dataset = load_beir(tmp_path / "ds")
+
+    report = evaluate(dataset, embedder, cache_dir=tmp_path / "cache", heldout_fraction=0.5)
+    by_name = {c.name: c for c in report.configs}
+    assert set(by_name) == {"bm25", "dense", "hybrid"} and not report.embedded_from_cache
+    assert by_name["bm25"].scores["all"]["ndcg@10"] == 1.0  # each query names its document's unique token
+    assert 0.0 < by_name["dense"].scores["all"]["recall@100"] <= 1.0
+    assert report.queries["all"] == 10 and set(by_name["hybrid"].latency_ms) >= {"total", "dense", "sparse"}
+    assert "hybrid" in report.table()
+
+    again = evaluate(dataset, embedder, reranker=FirstDocumentReranker(), cache_dir=tmp_path / "cache",
+                     heldout_fraction=0.5)
+    assert again.embedded_from_cache
+    reranked = {c.name: c for c in again.configs}["hybrid+rerank"]
+    assert set(reranked.scores) == {"heldout"}  # a learned stage is only scored on heldout queries
