@@ -1,17 +1,62 @@
 """Entry point of the embedder service: `twin-embedder` or `python -m twin_embedder`.
 
-Scaffold only: it serves health endpoints; the service's work is tracked in the issues.
+Runs the CDC consumer (FastStream) and the HTTP app (health, /metrics, store read view) in one event loop.
 """
 
-from twin_common.health import HealthRegistry
-from twin_common.service import bootstrap, build_http_app, serve_http
+from __future__ import annotations
+
+import asyncio
+
+from twin_common.service import bootstrap
+from twin_embedder.app import EmbedderConsumer
+from twin_embedder.http import build_app
+from twin_embedder.metrics import EmbedderMetrics
+from twin_embedder.pipeline import ChangePipeline
 from twin_embedder.settings import EmbedderSettings
+
+
+def build_pipeline(settings: EmbedderSettings) -> ChangePipeline:
+    from twin_search.indexer import DocumentIndexer
+
+    if settings.embedder == "remote":
+        from twin_embedder.remote_embedder import RemoteEmbedder
+
+        embedder = RemoteEmbedder.connect(settings.inference_url, settings.inference_protocol)
+    else:
+        from twin_search.embedding import LocalEmbedder
+
+        embedder = LocalEmbedder()
+    if settings.qdrant_url:
+        from twin_search.vectorstore.qdrant_server import QdrantServerStore
+
+        store = QdrantServerStore.connect(url=settings.qdrant_url)
+    else:
+        from twin_search.vectorstore.edge import EdgeVectorStore
+
+        settings.store_path.parent.mkdir(parents=True, exist_ok=True)
+        store = EdgeVectorStore(settings.store_path)
+    return ChangePipeline(DocumentIndexer(store, embedder))
+
+
+async def run(settings: EmbedderSettings) -> None:
+    import uvicorn
+
+    pipeline = build_pipeline(settings)
+    consumer = EmbedderConsumer(settings, pipeline, EmbedderMetrics())
+    server = uvicorn.Server(uvicorn.Config(build_app(settings, consumer), host=settings.http_host,
+                                           port=settings.http_port, log_config=None))
+    await consumer.start()
+    try:
+        await server.serve()  # returns on SIGTERM / SIGINT
+    finally:
+        await consumer.stop()
+        pipeline.store.close()
 
 
 def main() -> None:
     settings = EmbedderSettings()
     bootstrap(settings)
-    serve_http(build_http_app(settings, HealthRegistry()), settings)
+    asyncio.run(run(settings))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,43 @@
-"""Settings of the embedder service (environment variables TWIN_*; defaults fit the local stack)."""
+"""Settings of the embedder service (environment variables TWIN_EMBEDDER_*; defaults fit the local stack)."""
 
-from twin_common.settings import ServiceSettings
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from twin_common.settings import KafkaSettings, ServiceSettings, repo_root
+from twin_common.topics import CDC_DOCUMENTS, DOCUMENTS_INDEXED
 
 
 class EmbedderSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="TWIN_EMBEDDER_", extra="ignore")
+
     service_name: str = "twin-embedder"
     http_port: int = 8103
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+
+    # What it reads and writes.
+    topic: str = CDC_DOCUMENTS
+    group_id: str = "twin-embedder"
+    indexed_topic: str = DOCUMENTS_INDEXED
+    dead_letter_topic: str | None = None  # default: twin_common.topics.dead_letter_topic(topic)
+
+    # Consumption: a batch subscriber, short fetch waits for freshness.
+    max_records: int = 256
+    batch_timeout_ms: int = 20
+    fetch_max_wait_ms: int = 10
+    max_attempts: int = 3
+    backoff_s: float = 0.2
+    lag_interval_s: float = 2.0
+
+    # Where chunks go: an embedded Qdrant edge store (one process per path) or a Qdrant server.
+    store_path: Path = Field(default_factory=lambda: repo_root() / ".local" / "embedder" / "store")
+    qdrant_url: str | None = None
+
+    # Which embedder: MiniLM in process, or the inference service over the V2 protocol.
+    embedder: Literal["local", "remote"] = "local"
+    inference_url: str = "127.0.0.1:8000"
+    inference_protocol: Literal["http", "grpc"] = "http"

@@ -1,0 +1,45 @@
+"""HTTP surface of the embedder: health, /metrics, and a read-only view of the store (the embedded store
+admits one process, so tests and operators inspect it through the worker)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from twin_common.health import HealthRegistry
+from twin_common.service import build_http_app
+from twin_embedder.app import EmbedderConsumer
+from twin_embedder.settings import EmbedderSettings
+from twin_search.vectorstore.base import SearchFilter
+
+
+def build_app(settings: EmbedderSettings, consumer: EmbedderConsumer) -> FastAPI:
+    health = HealthRegistry()
+    health.add("kafka", lambda: consumer.broker.running)
+    app = build_http_app(settings, health)
+    pipeline = consumer.pipeline
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        return Response(generate_latest(consumer.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/v1/stats")
+    def stats() -> dict:
+        s = consumer.stats
+        return {"batches": s.batches, "messages": s.messages, "dead_letters": s.dead_letters,
+                "last_error": s.last_error}
+
+    @app.get("/v1/tenants/{tenant_id}/points")
+    def tenant_points(tenant_id: str) -> dict:
+        with pipeline.lock:
+            return {"count": pipeline.store.count(SearchFilter(tenant_id))}
+
+    @app.get("/v1/tenants/{tenant_id}/documents/{document_id}/points")
+    def document_points(tenant_id: str, document_id: str) -> dict:
+        with pipeline.lock:
+            ids = sorted(pipeline.store.document_point_ids(tenant_id, document_id))
+            hits = {h.chunk_id: h.payload for h in pipeline.store.retrieve(ids)} if ids else {}
+        return {"points": [{"id": i, "position": hits[i]["position"], "content_hash": hits[i]["content_hash"],
+                            "text": hits[i]["text"]} for i in ids if i in hits]}
+
+    return app

@@ -1,0 +1,41 @@
+"""Prometheus metrics of the embedder (served on /metrics) and the consumer-lag probe."""
+
+from __future__ import annotations
+
+import logging
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+log = logging.getLogger(__name__)
+
+
+class EmbedderMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.changes = Counter("twin_embedder_changes_total", "Document changes applied",
+                               ["op", "skipped"], registry=self.registry)
+        self.dead_letters = Counter("twin_embedder_dead_letters_total", "Messages sent to the dead-letter topic",
+                                    registry=self.registry)
+        self.retries = Counter("twin_embedder_retries_total", "Failed attempts that were retried",
+                               registry=self.registry)
+        self.batch_seconds = Histogram("twin_embedder_batch_seconds", "Time to apply one consumed batch",
+                                       registry=self.registry)
+        self.lag = Gauge("twin_embedder_consumer_lag", "End offset minus committed offset",
+                         ["topic", "partition"], registry=self.registry)
+
+
+def consumer_lag(bootstrap: str, group_id: str, topic: str) -> dict[int, int]:
+    """Partition -> (end offset - committed offset of the group); a partition never committed counts all."""
+    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in partitions]
+        ends = consumer.end_offsets(tps)
+        committed = admin.list_consumer_group_offsets(group_id)
+        return {tp.partition: ends[tp] - (committed[tp].offset if tp in committed else 0) for tp in tps}
+    finally:
+        consumer.close()
+        admin.close()
