@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     from twin_search.embedding import LocalEmbedder
     from twin_search.eval.beir import load_beir
     from twin_search.eval.harness import evaluate
+    from twin_search.eval.metrics import percentile
 
     try:
         dataset = load_beir(args.dataset, args.qrels_split)
@@ -62,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps({
             "dataset": report.dataset, "documents": report.documents, "chunks": report.chunks,
             "queries": report.queries, "configs": {c.name: c.scores for c in report.configs},
+            "latency_ms": {c.name: {stage: {"p50": percentile(v, 50), "p95": percentile(v, 95)}
+                                    for stage, v in c.latency_ms.items()} for c in report.configs},
+            "rerank_skipped": report.rerank_skipped, "index_seconds": report.index_seconds,
+            "embedded_from_cache": report.embedded_from_cache,
         }, indent=2))
     return 0
 

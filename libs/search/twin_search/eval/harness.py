@@ -47,6 +47,7 @@ class EvalReport:
     index_seconds: float
     embedded_from_cache: bool
     configs: list[ConfigReport]
+    rerank_skipped: str | None = None  # why hybrid+rerank was not run (None when it ran)
 
     def table(self) -> str:
         lines = [f"dataset {self.dataset}: {self.documents} documents, {self.chunks} chunks; queries "
@@ -59,6 +60,8 @@ class EvalReport:
                 if split in config.scores:
                     s = config.scores[split]
                     lines.append(f"{'':<19}{config.name:<16} {s['ndcg@10']:>8.4f} {s['recall@100']:>11.4f} {s['mrr@10']:>8.4f}")
+            if self.rerank_skipped:
+                lines.append(f"{'':<19}{'hybrid+rerank':<16} skipped: {self.rerank_skipped}")
         lines.append("")
         lines.append(f"latency per query and stage, ms (p50 / p95)")
         for config in self.configs:
@@ -144,4 +147,5 @@ def evaluate(dataset: BeirDataset, embedder: Embedder, reranker: Reranker | None
             reports.append(report)
         indexer.store.close()
     return EvalReport(dataset.name, len(dataset.corpus), n_chunks, {k: len(v) for k, v in splits.items()},
-                      index_seconds, from_cache, reports)
+                      index_seconds, from_cache, reports,
+                      rerank_skipped=None if reranker is not None else "no reranker given (--reranker-dir / --reranker-alias)")
