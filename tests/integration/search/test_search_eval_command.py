@@ -42,10 +42,7 @@ def test_twin_eval_retrieval_prints_every_config_and_reports_rerank_skipped(tmp_
     for name, scores in report["configs"].items():
         assert scores["all"]["mrr@10"] == 1.0, (name, scores)
     assert report["latency_ms"]["hybrid"]["total"]["p95"] > 0
-
-    second = run_twin("eval", "retrieval", "--dataset", str(tmp_path / "ds"), "--json", str(out), cache=tmp_path / "cache")
-    assert second.returncode == 0, second.stderr
-    assert json.loads(out.read_text())["embedded_from_cache"] is True
+    assert list((tmp_path / "cache" / "eval").glob("ds-*.npy")), "chunk vectors were not cached"
 
 
 def test_twin_eval_retrieval_refuses_a_folder_that_is_not_beir(tmp_path):
