@@ -41,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
                                      publish=not args.no_publish),
                  TrainSettings(epochs=args.epochs, batch_size=args.batch_size, max_length=args.max_length,
                                max_steps=args.max_steps),
-                 cache_dir=cache / "eval", max_fit_queries=args.max_fit_queries)
+                 cache_dir=cache / "eval", max_fit_queries=args.max_fit_queries,
+                 dataset_path=args.dataset.resolve())
     print(f"{args.name} version {result.version}: heldout nDCG@10 hybrid {result.metrics['heldout_ndcg10_hybrid']:.4f}"
           f" -> reranked {result.metrics['heldout_ndcg10_reranked']:.4f}; promoted to champion: {result.promoted};"
           f" {result.metrics['train_pairs']:.0f} pairs, {result.metrics['train_seconds']:.0f} s training; model in {result.model_dir}")

