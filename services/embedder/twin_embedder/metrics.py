@@ -26,16 +26,14 @@ class EmbedderMetrics:
 
 def consumer_lag(bootstrap: str, group_id: str, topic: str) -> dict[int, int]:
     """Partition -> (end offset - committed offset of the group); a partition never committed counts all."""
-    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+    from kafka import KafkaConsumer, TopicPartition
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    # A consumer that names the group but never subscribes reads its committed offsets without joining it.
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False)
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in partitions]
         ends = consumer.end_offsets(tps)
-        committed = admin.list_consumer_group_offsets(group_id)
-        return {tp.partition: ends[tp] - (committed[tp].offset if tp in committed else 0) for tp in tps}
+        return {tp.partition: ends[tp] - (consumer.committed(tp) or 0) for tp in tps}
     finally:
         consumer.close()
-        admin.close()

@@ -4,6 +4,7 @@ chunk, and each applied change is announced as DocumentIndexed."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
 import psycopg
@@ -79,8 +80,10 @@ def test_create_update_longer_shorter_and_delete(rig, chunker, tmp_path):
         assert by_hash == {"h1": n_created, "h2": len(chunker.chunk(longer)), "h3": 1}
         assert announced[-1].op == "d" and announced[-1].chunk_count == 0
 
-        metrics = worker.http.get("/metrics").text
-        assert "twin_embedder_consumer_lag" in metrics and "twin_embedder_changes_total" in metrics
+        lag_line = re.compile(r'^twin_embedder_consumer_lag\{topic="[^"]+",partition="\d+"\} 0\.0$', re.M)
+        wait_for(lambda: lag_line.search(worker.http.get("/metrics").text), what="lag gauge at 0")
+        assert re.search(r'^twin_embedder_changes_total\{op="d",skipped="false"\} 1\.0$',
+                         worker.http.get("/metrics").text, re.M)
     finally:
         worker.stop()
     spans = {json.loads(line)["name"] for line in worker.spans_path.read_text().splitlines()}

@@ -1,0 +1,53 @@
+"""A poison message on the CDC topic lands in the dead-letter topic after the retries, its offset is committed,
+and a later valid change is still applied."""
+
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+from embedder_support import BOOTSTRAP, Worker, read_topic, seed_author, start_connector, wait_for
+from kafka import KafkaProducer
+
+from twin_common.events import DeadLetter
+
+
+def test_poison_message_goes_to_dlq_and_stream_continues(rig, tmp_path):
+    start_connector(rig)
+    worker = Worker(rig, tmp_path, TWIN_EMBEDDER_MAX_ATTEMPTS="3")
+    try:
+        worker.wait_ready()
+        with psycopg.connect(rig.dsn, autocommit=True) as conn:
+            author = seed_author(conn, "acme")
+            first = str(uuid.uuid4())
+            conn.execute("INSERT INTO documents (id, tenant_id, author_id, kind, external_id, content, content_hash)"
+                         " VALUES (%s, 'acme', %s, 'note', 'n1', 'first note about bees', 'h1')", (first, author))
+            wait_for(lambda: worker.points("acme", first), what="first document applied")
+
+            producer = KafkaProducer(bootstrap_servers=BOOTSTRAP)
+            producer.send(rig.documents_topic, key=b'{"id": "poison"}', value=b'{"op": "c", "after": {not json')
+            producer.send(rig.documents_topic, key=b'{"id": "wrong"}', value=b'{"op": "c", "after": {"id": "x"}}')
+            producer.flush()
+            producer.close()
+
+            second = str(uuid.uuid4())
+            conn.execute("INSERT INTO documents (id, tenant_id, author_id, kind, external_id, content, content_hash)"
+                         " VALUES (%s, 'acme', %s, 'note', 'n2', 'second note about wasps', 'h2')", (second, author))
+            points = wait_for(lambda: worker.points("acme", second), what="valid change after the poison applied")
+            assert points[0]["content_hash"] == "h2"
+
+        letters = wait_for(lambda: len(r := read_topic(rig.dlq_topic)) >= 2 and r, what="two dead letters")
+        events = {e.key: e for e in (DeadLetter.from_bytes(r.value) for r in letters)}
+        assert set(events) == {'{"id": "poison"}', '{"id": "wrong"}'}  # keys land on their own partitions
+        poison, wrong = events['{"id": "poison"}'], events['{"id": "wrong"}']
+        assert poison.value == '{"op": "c", "after": {not json' and poison.key == '{"id": "poison"}'
+        assert poison.attempts == 3 and poison.consumer_group == rig.group
+        assert poison.source_topic == rig.documents_topic and poison.offset >= 0
+        assert "ValidationError" in poison.error or "json" in poison.error.lower()
+        assert "InvalidChange" in wrong.error and "DocumentRow" in wrong.error
+        assert worker.get("/v1/stats")["dead_letters"] == 2
+        # offsets of the poison messages were committed: nothing is left for the group
+        from embedder_support import group_caught_up
+        wait_for(lambda: group_caught_up(rig), what="group caught up past the poison messages")
+    finally:
+        worker.stop()
