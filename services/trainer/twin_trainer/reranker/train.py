@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 import time
@@ -10,6 +11,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from twin_trainer.reranker.pairs import Pair
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -68,8 +71,10 @@ def train_cross_encoder(pairs: Sequence[Pair], backbone: Path, out_dir: Path,
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             step += 1
+            if step % 20 == 0 or step == total:
+                log.info("step %d/%d loss %.4f (%.1f s)", step, total, losses[-1], time.perf_counter() - started)
             if step >= total:
                 break
     model.eval()
