@@ -35,7 +35,12 @@ def build_pipeline(settings: EmbedderSettings) -> ChangePipeline:
 
         settings.store_path.parent.mkdir(parents=True, exist_ok=True)
         store = EdgeVectorStore(settings.store_path)
-    return ChangePipeline(DocumentIndexer(store, embedder))
+    features = None
+    if settings.feast_project:
+        from twin_embedder.feast_sink import FeastFeatureSink, open_store
+
+        features = FeastFeatureSink(open_store(settings.feast_project, settings.feast_data_dir, settings.feast_redis))
+    return ChangePipeline(DocumentIndexer(store, embedder), features)
 
 
 async def run(settings: EmbedderSettings) -> None:

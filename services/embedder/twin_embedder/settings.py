@@ -37,6 +37,11 @@ class EmbedderSettings(ServiceSettings):
     store_path: Path = Field(default_factory=lambda: repo_root() / ".local" / "embedder" / "store")
     qdrant_url: str | None = None
 
+    # Optional Feast sink: document features pushed online + offline on every change (off when no project).
+    feast_project: str | None = None
+    feast_data_dir: Path = Field(default_factory=lambda: repo_root() / ".local" / "embedder" / "feast")
+    feast_redis: str = "127.0.0.1:56379"
+
     # Which embedder: MiniLM in process, or the inference service over the V2 protocol.
     embedder: Literal["local", "remote"] = "local"
     inference_url: str = "127.0.0.1:8000"
