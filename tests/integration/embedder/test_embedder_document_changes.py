@@ -80,7 +80,7 @@ def test_create_update_longer_shorter_and_delete(rig, chunker, tmp_path):
         assert by_hash == {"h1": n_created, "h2": len(chunker.chunk(longer)), "h3": 1}
         assert announced[-1].op == "d" and announced[-1].chunk_count == 0
 
-        lag_line = re.compile(r'^twin_embedder_consumer_lag\{topic="[^"]+",partition="\d+"\} 0\.0$', re.M)
+        lag_line = re.compile(r'^twin_embedder_consumer_lag\{partition="\d+",topic="[^"]+"\} 0\.0$', re.M)
         wait_for(lambda: lag_line.search(worker.http.get("/metrics").text), what="lag gauge at 0")
         assert re.search(r'^twin_embedder_changes_total\{op="d",skipped="false"\} 1\.0$',
                          worker.http.get("/metrics").text, re.M)
