@@ -5,6 +5,7 @@ All bind to 127.0.0.1 on the ports in twin_common.settings and keep their state 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pwd
@@ -105,6 +106,24 @@ class Component(ABC):
         self.pidfile.unlink(missing_ok=True)
 
 
+def _postgres_home(paths: StackPaths) -> Path | None:
+    """None when the postgres system user can reach the stack home (data then lives there); else a folder
+    under /var/tmp for this stack. Only matters when the stack runs as root and hands PostgreSQL to `postgres`."""
+    if os.geteuid() != 0:
+        return None
+    uid = pwd.getpwnam("postgres").pw_uid
+    paths.home.mkdir(parents=True, exist_ok=True)
+    for folder in [paths.home, *paths.home.parents]:
+        info = folder.stat()
+        if info.st_uid != uid and not info.st_mode & 0o001:
+            digest = hashlib.sha1(str(paths.home).encode()).hexdigest()[:12]
+            home = Path("/var/tmp") / f"twin-stack-{digest}"
+            home.mkdir(parents=True, exist_ok=True)
+            os.chown(home, uid, pwd.getpwnam("postgres").pw_gid)
+            return home
+    return None
+
+
 class Postgres(Component):
     """PostgreSQL with wal_level=logical, the source of truth and MLflow's backend store."""
 
@@ -114,8 +133,16 @@ class Postgres(Component):
     def __init__(self, paths: StackPaths):
         super().__init__(paths)
         self.settings = PostgresSettings()
-        self.datadir = paths.data / "postgres"
         self.bindir = postgres_bin_dir()
+        home = _postgres_home(paths)
+        if home is None:
+            self.datadir, self.socketdir, self._logfile = paths.data / "postgres", paths.run, None
+        else:  # the stack home is not reachable by the postgres user (e.g. a clone inside a 0700 folder)
+            self.datadir, self.socketdir, self._logfile = home / "data", home / "run", home / "postgres.log"
+
+    @property
+    def logfile(self) -> Path:
+        return self._logfile or super().logfile
 
     def endpoint(self) -> str:
         return f"{self.settings.host}:{self.settings.port}"
@@ -133,11 +160,13 @@ class Postgres(Component):
 
     def _initdb(self) -> None:
         self.datadir.mkdir(parents=True, exist_ok=True)
-        pwfile = self.paths.run / "pg.pw"
+        self.socketdir.mkdir(parents=True, exist_ok=True)
+        self.logfile.parent.mkdir(parents=True, exist_ok=True)
+        pwfile = self.socketdir / "pg.pw"
         pwfile.write_text(self.settings.password + "\n")
         if os.geteuid() == 0:
             entry = pwd.getpwnam("postgres")
-            for path in (self.datadir, pwfile, self.paths.run, self.paths.logs):
+            for path in (self.datadir, pwfile, self.socketdir, self.logfile.parent):
                 os.chown(path, entry.pw_uid, entry.pw_gid)
         subprocess.run(
             self._as_postgres_user([
@@ -153,7 +182,7 @@ class Postgres(Component):
                 "\n# twin local stack\n"
                 "wal_level = logical\nmax_wal_senders = 10\nmax_replication_slots = 10\n"
                 f"listen_addresses = '{self.settings.host}'\nport = {self.settings.port}\n"
-                f"unix_socket_directories = '{self.paths.run}'\n"
+                f"unix_socket_directories = '{self.socketdir}'\n"
                 "shared_buffers = 128MB\nmax_connections = 200\n"
             )
         with (self.datadir / "pg_hba.conf").open("a") as hba:
@@ -164,7 +193,8 @@ class Postgres(Component):
             self._initdb()
         if os.geteuid() == 0:
             entry = pwd.getpwnam("postgres")
-            os.chown(self.paths.run, entry.pw_uid, entry.pw_gid)
+            self.socketdir.mkdir(parents=True, exist_ok=True)
+            os.chown(self.socketdir, entry.pw_uid, entry.pw_gid)
             self.logfile.touch()
             os.chown(self.logfile, entry.pw_uid, entry.pw_gid)
         subprocess.run(
@@ -178,7 +208,7 @@ class Postgres(Component):
 
     def _psql(self, sql: str, database: str = "postgres") -> str:
         result = subprocess.run(
-            [self._bin("psql"), "-h", str(self.paths.run), "-p", str(self.settings.port), "-U", self.settings.user,
+            [self._bin("psql"), "-h", str(self.socketdir), "-p", str(self.settings.port), "-U", self.settings.user,
              "-d", database, "-tAc", sql],
             check=True, capture_output=True, text=True,
         )
