@@ -1,4 +1,4 @@
-"""Settings of the embedder service (environment variables TWIN_EMBEDDER_*; defaults fit the local stack)."""
+"""Settings of the embedder service (environment variables TWIN_*, like every service; defaults fit the local stack)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,12 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import SettingsConfigDict
 
 from twin_common.settings import KafkaSettings, ServiceSettings, repo_root
 from twin_common.topics import CDC_DOCUMENTS, DOCUMENTS_INDEXED
 
 
 class EmbedderSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="TWIN_EMBEDDER_", extra="ignore")
-
     service_name: str = "twin-embedder"
     http_port: int = 8103
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)

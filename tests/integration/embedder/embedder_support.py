@@ -118,9 +118,9 @@ class Worker:
         self.log_path = log_dir / f"worker-{self.port}.log"
         self.spans_path = log_dir / "spans.jsonl"
         env = {**os.environ, "HF_HUB_OFFLINE": "1",
-               "TWIN_EMBEDDER_TOPIC": rig.documents_topic, "TWIN_EMBEDDER_GROUP_ID": rig.group,
-               "TWIN_EMBEDDER_INDEXED_TOPIC": rig.indexed_topic, "TWIN_EMBEDDER_STORE_PATH": str(rig.store_path),
-               "TWIN_EMBEDDER_HTTP_PORT": str(self.port), "TWIN_EMBEDDER_BACKOFF_S": "0.05",
+               "TWIN_TOPIC": rig.documents_topic, "TWIN_GROUP_ID": rig.group,
+               "TWIN_INDEXED_TOPIC": rig.indexed_topic, "TWIN_STORE_PATH": str(rig.store_path),
+               "TWIN_HTTP_PORT": str(self.port), "TWIN_BACKOFF_S": "0.05",
                "TWIN_OTEL_SPANS_FILE": str(self.spans_path), **extra_env}
         self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen([sys.executable, "-m", "twin_embedder"], env=env, stdout=self.log,

@@ -14,7 +14,7 @@ from twin_common.events import DeadLetter
 
 def test_poison_message_goes_to_dlq_and_stream_continues(rig, tmp_path):
     start_connector(rig)
-    worker = Worker(rig, tmp_path, TWIN_EMBEDDER_MAX_ATTEMPTS="3")
+    worker = Worker(rig, tmp_path, TWIN_MAX_ATTEMPTS="3")
     try:
         worker.wait_ready()
         with psycopg.connect(rig.dsn, autocommit=True) as conn:
