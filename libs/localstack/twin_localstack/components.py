@@ -208,9 +208,9 @@ class Postgres(Component):
 
     def _psql(self, sql: str, database: str = "postgres") -> str:
         result = subprocess.run(
-            [self._bin("psql"), "-h", str(self.socketdir), "-p", str(self.settings.port), "-U", self.settings.user,
+            [self._bin("psql"), "-h", self.settings.host, "-p", str(self.settings.port), "-U", self.settings.user,
              "-d", database, "-tAc", sql],
-            check=True, capture_output=True, text=True,
+            check=True, capture_output=True, text=True, env={**os.environ, "PGPASSWORD": self.settings.password},
         )
         return result.stdout.strip()
 
