@@ -37,9 +37,10 @@ def build_pipeline(settings: EmbedderSettings) -> ChangePipeline:
         store = EdgeVectorStore(settings.store_path)
     features = None
     if settings.feast_project:
-        from twin_embedder.feast_sink import FeastFeatureSink, open_store
+        from twin_embedder.feast_sink import FeastFeatureSink, open_ledger, open_store
 
-        features = FeastFeatureSink(open_store(settings.feast_project, settings.feast_data_dir, settings.feast_redis))
+        features = FeastFeatureSink(open_store(settings.feast_project, settings.feast_data_dir, settings.feast_redis),
+                                    open_ledger(settings.feast_project, settings.feast_redis))
     return ChangePipeline(DocumentIndexer(store, embedder), features)
 
 

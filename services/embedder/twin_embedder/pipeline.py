@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
 from twin_common.documents import DocumentRow
 from twin_common.events import ChangeOp, DebeziumEnvelope
-from twin_embedder.features import DocumentFeatures, FeatureSink, NullFeatureSink
+from twin_embedder.features import DocumentFeatures, FeatureSink, NullFeatureSink, StyleStats
+from twin_search.cleaning import clean_text
 from twin_search.indexer import DocumentIndexer
 
 
@@ -43,23 +45,28 @@ class _Change:
     document_id: str
     row: DocumentRow | None  # None for a delete
     lsn: int | None
+    author_id: str = ""  # of a delete: from the before image
+    committed_at: datetime | None = None  # Debezium source.ts_ms
 
 
 def _change(envelope: DebeziumEnvelope) -> _Change:
     if envelope.op is ChangeOp.TRUNCATE:
         raise InvalidChange("truncate of public.documents is not supported by the embedder")
     raw = envelope.row
+    ts_ms = envelope.source.ts_ms
+    committed_at = datetime.fromtimestamp(ts_ms / 1000, tz=UTC) if ts_ms else None
     if raw is None:
         raise InvalidChange(f"change op={envelope.op.value} carries no row image")
     if envelope.op is ChangeOp.DELETE:
         if not raw.get("tenant_id") or not raw.get("id"):
             raise InvalidChange("delete event lacks tenant_id/id in its before image (REPLICA IDENTITY FULL?)")
-        return _Change(envelope.op, str(raw["tenant_id"]), str(raw["id"]), None, envelope.source.lsn)
+        return _Change(envelope.op, str(raw["tenant_id"]), str(raw["id"]), None, envelope.source.lsn,
+                       str(raw.get("author_id") or ""), committed_at)
     try:
         row = DocumentRow.model_validate(raw)
     except ValidationError as exc:
         raise InvalidChange(f"row does not match DocumentRow: {exc.errors()[:3]}") from exc
-    return _Change(envelope.op, row.tenant_id, row.id, row, envelope.source.lsn)
+    return _Change(envelope.op, row.tenant_id, row.id, row, envelope.source.lsn, row.author_id, committed_at)
 
 
 class ChangePipeline:
@@ -123,7 +130,12 @@ class ChangePipeline:
 
     def _features(self, change: _Change) -> DocumentFeatures:
         if change.row is None:
-            return DocumentFeatures(change.tenant_id, change.document_id, "", 0, 0, None, None, deleted=True)
-        chunks = self.indexer.chunker.chunk(change.row)
-        return DocumentFeatures(change.tenant_id, change.document_id, change.row.author_id, len(chunks),
-                                sum(c.token_count for c in chunks), change.row.language, change.row.updated_at)
+            return DocumentFeatures(change.tenant_id, change.document_id, change.author_id, 0, 0, None, None,
+                                    deleted=True, committed_at=change.committed_at)
+        row = change.row
+        chunks = self.indexer.chunker.chunk(row)
+        return DocumentFeatures(change.tenant_id, change.document_id, row.author_id, len(chunks),
+                                sum(c.token_count for c in chunks), row.language, row.updated_at,
+                                kind=row.kind.value,
+                                style=StyleStats.of(clean_text(row.content, row.kind)),
+                                committed_at=change.committed_at)

@@ -1,5 +1,6 @@
 """Create, update (longer, then shorter) and delete of documents leave the store exactly as expected, chunk by
-chunk, and each applied change is announced as DocumentIndexed."""
+chunk, and Feast's online document and author features with them; each applied change is announced as
+DocumentIndexed."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from embedder_support import Worker, read_topic, seed_author, start_connector, w
 
 from twin_common.documents import DocumentRow
 from twin_common.events import DocumentIndexed
+from twin_embedder.feast_sink import open_ledger, open_store
 
 
 def _paragraphs(n: int, word: str) -> str:
@@ -34,11 +36,43 @@ def _matches(worker: Worker, chunker, row: DocumentRow) -> bool:
             and all(p["content_hash"] == row.content_hash and p["text"] == expected[p["id"]].text for p in stored))
 
 
+class FeastView:
+    """The worker's Feast project, read from the test: online document and author features."""
+
+    def __init__(self, project: str, data_dir):
+        self.store = open_store(project, data_dir)
+        self.ledger = open_ledger(project)
+
+    def document(self, document_id: str) -> dict:
+        out = self.store.get_online_features(
+            features=["document_stats:chunk_count", "document_stats:token_count", "document_stats:deleted",
+                      "document_stats:author_id"], entity_rows=[{"document_id": document_id}]).to_dict()
+        return {k: v[0] for k, v in out.items()}
+
+    def author_documents(self, author_id: str) -> int | None:
+        out = self.store.get_online_features(features=["author_stats:document_count"],
+                                             entity_rows=[{"author_id": author_id}]).to_dict()
+        return out["document_count"][0]
+
+    def holds(self, chunker, row: DocumentRow) -> bool:
+        chunks = chunker.chunk(row)
+        return self.document(row.id) == {"document_id": row.id, "chunk_count": len(chunks), "deleted": False,
+                                         "token_count": sum(c.token_count for c in chunks),
+                                         "author_id": row.author_id}
+
+    def close(self) -> None:
+        self.store.teardown()
+        self.ledger.clear()
+
+
 def test_create_update_longer_shorter_and_delete(rig, chunker, tmp_path):
     start_connector(rig)
-    worker = Worker(rig, tmp_path)
+    project = f"twintest{rig.suffix}"
+    worker = Worker(rig, tmp_path, TWIN_FEAST_PROJECT=project, TWIN_FEAST_DATA_DIR=str(tmp_path / "feast"))
+    feast = None
     try:
         worker.wait_ready()
+        feast = FeastView(project, tmp_path / "feast")
         with psycopg.connect(rig.dsn, autocommit=True) as conn:
             author = seed_author(conn, "acme")
             other_author = seed_author(conn, "globex")
@@ -51,6 +85,8 @@ def test_create_update_longer_shorter_and_delete(rig, chunker, tmp_path):
             n_created = len(chunker.chunk(created))
             assert n_created >= 2
             wait_for(lambda: _matches(worker, chunker, created), what="create applied")
+            wait_for(lambda: feast.holds(chunker, created), what="create in Feast")
+            wait_for(lambda: feast.author_documents(author) == 1, what="author features after create")
             assert wait_for(lambda: worker.points("globex", other_id), what="other tenant applied")
 
             conn.execute("UPDATE documents SET content = %s, content_hash = 'h2' WHERE id = %s",
@@ -58,18 +94,25 @@ def test_create_update_longer_shorter_and_delete(rig, chunker, tmp_path):
             longer = _row(conn, doc_id)
             assert len(chunker.chunk(longer)) > n_created
             wait_for(lambda: _matches(worker, chunker, longer), what="longer update applied")
+            wait_for(lambda: feast.holds(chunker, longer), what="longer update in Feast")
 
             conn.execute("UPDATE documents SET content = 'A single short line about ants.', content_hash = 'h3'"
                          " WHERE id = %s", (doc_id,))
             shorter = _row(conn, doc_id)
             assert len(chunker.chunk(shorter)) == 1
             wait_for(lambda: _matches(worker, chunker, shorter), what="shorter update applied (no stale chunks)")
+            wait_for(lambda: feast.holds(chunker, shorter), what="shorter update in Feast")
+            assert feast.author_documents(author) == 1  # an update is not a new document
 
             conn.execute("DELETE FROM documents WHERE id = %s", (doc_id,))
             wait_for(lambda: worker.points("acme", doc_id) == [], what="delete applied")
+            wait_for(lambda: feast.document(doc_id)["deleted"] is True, what="delete in Feast")
+            assert feast.document(doc_id)["chunk_count"] == 0
+            wait_for(lambda: feast.author_documents(author) == 0, what="author features after delete")
             assert worker.get("/v1/tenants/acme/points")["count"] == 0
             # the other tenant's document is untouched by all of this
             assert _matches(worker, chunker, _row(conn, other_id))
+            assert feast.holds(chunker, _row(conn, other_id)) and feast.author_documents(other_author) == 1
 
         announced = wait_for(lambda: [DocumentIndexed.from_bytes(r.value) for r in read_topic(rig.indexed_topic)
                                       if json.loads(r.value)["document_id"] == doc_id and
@@ -86,5 +129,7 @@ def test_create_update_longer_shorter_and_delete(rig, chunker, tmp_path):
                          worker.http.get("/metrics").text, re.M)
     finally:
         worker.stop()
+        if feast is not None:
+            feast.close()
     spans = {json.loads(line)["name"] for line in worker.spans_path.read_text().splitlines()}
     assert {"embedder.batch", "embedder.parse", "embedder.apply", "embedder.commit"} <= spans

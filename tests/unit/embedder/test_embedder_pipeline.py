@@ -2,45 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
-
-import numpy as np
 import pytest
 
 from twin_common.events import DebeziumEnvelope
-from twin_embedder.features import DocumentFeatures
 from twin_embedder.pipeline import ChangePipeline, InvalidChange
-from twin_search.indexer import DocumentIndexer
-from twin_search.vectorstore.edge import EdgeVectorStore
-
-
-class CountingEmbedder:
-    """Deterministic vectors from text hashes; counts what it was asked to embed."""
-
-    model_name = "fake-embedder"
-    model_version = "1"
-    dimension = 8
-
-    def __init__(self):
-        self.embedded: list[str] = []
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
-
-    def embed(self, texts: list[str]) -> np.ndarray:
-        self.embedded.extend(texts)
-        rows = [np.frombuffer(hashlib.sha256(t.encode()).digest()[:32], dtype=np.uint8)[:8].astype(np.float32) + 1
-                for t in texts]
-        out = np.array(rows, dtype=np.float32).reshape(len(texts), self.dimension)
-        return out / np.linalg.norm(out, axis=1, keepdims=True) if len(texts) else out
-
-
-class RecordingSink:
-    def __init__(self):
-        self.pushed: list[DocumentFeatures] = []
-
-    def push(self, features):
-        self.pushed.extend(features)
 
 
 def _row(doc_id="d1", content="short text", content_hash="h1", tenant="acme"):
@@ -51,15 +16,6 @@ def _row(doc_id="d1", content="short text", content_hash="h1", tenant="acme"):
 def _event(op, row, lsn=1):
     before, after = (row, None) if op == "d" else (None, row)
     return DebeziumEnvelope.model_validate({"op": op, "before": before, "after": after, "source": {"lsn": lsn}})
-
-
-@pytest.fixture
-def pipeline(tmp_path):
-    embedder = CountingEmbedder()
-    sink = RecordingSink()
-    store = EdgeVectorStore(tmp_path / "store")
-    yield ChangePipeline(DocumentIndexer(store, embedder), sink)
-    store.close()
 
 
 def _long(word: str, n: int) -> str:
