@@ -56,7 +56,11 @@ class HybridRetriever:
                rerank: bool = True, per_document: bool = True) -> RetrievalResult:
         result = RetrievalResult(hits=[])
         timer = _Timer(result.timings_ms)
-        queries = expand(query, self.expander, self.settings.expansions)
+        if self.expander is not None and self.settings.expansions > 0:
+            with timer("expand"):
+                queries = expand(query, self.expander, self.settings.expansions)
+        else:
+            queries = [query]
         result.queries = queries
         rankings: list[list[ScoredChunk]] = []
         weights: list[float] = []

@@ -44,3 +44,37 @@ def expand(query: str, expander: QueryExpander | None, n: int) -> list[str]:
         if len(variants) == n + 1:
             break
     return variants
+
+
+_NUMBERING = re.compile(r"^\s*(?:[-*\u2022]|\d+[.):]|query\s*\d*\s*:)\s*", re.IGNORECASE)
+EXPANSION_PROMPT = ("Rewrite the search query below in {n} different ways, using other words a document might use. "
+                    "Answer with one query per line, nothing else.\n\nQuery: {query}")
+
+
+class LlmQueryExpander:
+    """A QueryExpander from a chat model: `generate(messages) -> text`, one variant per line of the answer.
+
+    Variants are search text only; filters never come from here.
+    """
+
+    def __init__(self, generate: Callable[[list[dict]], str], max_chars: int = 300):
+        self.generate = generate
+        self.max_chars = max_chars
+
+    def __call__(self, query: str, n: int) -> list[str]:
+        answer = self.generate([{"role": "user", "content": EXPANSION_PROMPT.format(n=n, query=query)}])
+        variants = []
+        for line in answer.splitlines():
+            line = _NUMBERING.sub("", line).strip().strip('"').strip()
+            if line and len(line) <= self.max_chars:
+                variants.append(line)
+        return variants[:n]
+
+    @classmethod
+    def from_inference(cls, url: str, protocol: str = "http", max_tokens: int = 96) -> LlmQueryExpander:
+        """Variants from the inference service's twin-llm (greedy, so a query always expands the same way)."""
+        from twin_inference_client import GenerationParams, InferenceClient
+
+        client = InferenceClient(url, protocol)
+        params = GenerationParams(max_tokens=max_tokens, temperature=0.0)
+        return cls(lambda messages: client.generate(messages=messages, params=params).text)

@@ -38,3 +38,15 @@ def test_harness_scores_every_config_and_reuses_cached_vectors(tmp_path, embedde
     assert again.embedded_from_cache
     reranked = {c.name: c for c in again.configs}["hybrid+rerank"]
     assert set(reranked.scores) == {"heldout"}  # a learned stage is only scored on heldout queries
+
+
+def test_expansion_is_its_own_config_next_to_plain_hybrid(tmp_path, embedder):
+    corpus = {"1": "bees dance to show the way to flowers", "2": "ants follow scent trails to food"}
+    write_dataset(tmp_path / "ds", corpus, {"q1": "waggle", "q2": "pheromone"}, {"q1": "1", "q2": "2"})
+    dataset = load_beir(tmp_path / "ds")
+    synonyms = {"waggle": ["bees dance"], "pheromone": ["ants scent trails"]}
+    report = evaluate(dataset, embedder, heldout_fraction=0.5, expander=lambda q, n: synonyms[q][:n], expansions=1)
+    by_name = {c.name: c for c in report.configs}
+    assert set(by_name) == {"bm25", "dense", "hybrid", "hybrid+expand1"}
+    assert by_name["hybrid+expand1"].scores["all"]["mrr@10"] == 1.0  # the variants name each document's words
+    assert "expand" in by_name["hybrid+expand1"].latency_ms and "expand" not in by_name["hybrid"].latency_ms

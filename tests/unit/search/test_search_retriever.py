@@ -57,3 +57,26 @@ def test_expansion_variants_are_searched_and_fused(retriever):
     result = retriever.search("zzz unrelated words", SearchFilter("acme"), top_k=1, mode=Mode.BM25)
     assert result.queries == ["zzz unrelated words", "HNSW graph dense vectors"]
     assert result.hits[0].document_id == "qdrant"
+    assert "expand" in result.timings_ms
+
+
+def test_llm_expander_parses_numbered_lines_and_keeps_at_most_n():
+    from twin_search.rewrite import LlmQueryExpander
+
+    asked = []
+
+    def generate(messages):
+        asked.append(messages)
+        return '1. vector graph index\n2) "approximate neighbours"\n- \n* hnsw search\n4. ' + "x" * 400
+
+    variants = LlmQueryExpander(generate)("hnsw", 2)
+    assert variants == ["vector graph index", "approximate neighbours"]
+    assert "hnsw" in asked[0][0]["content"] and "2 different ways" in asked[0][0]["content"]
+    assert LlmQueryExpander(generate)("hnsw", 5) == ["vector graph index", "approximate neighbours", "hnsw search"]
+
+
+def test_no_expansion_without_an_expander_or_with_zero_variants(retriever):
+    retriever.expander = lambda q, n: (_ for _ in ()).throw(AssertionError("expander called"))
+    retriever.settings = RetrievalSettings(candidates=10, expansions=0)
+    result = retriever.search("qdrant", SearchFilter("acme"), top_k=1, mode=Mode.BM25)
+    assert result.queries == ["qdrant"] and "expand" not in result.timings_ms

@@ -40,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     retrieval.add_argument("--rerank-top-n", type=int, default=30)
     retrieval.add_argument("--heldout-fraction", type=float, default=0.3)
     retrieval.add_argument("--max-queries", type=int)
+    retrieval.add_argument("--expansions", type=int, default=0,
+                           help="also run hybrid with N query variants from the inference service's LLM")
+    retrieval.add_argument("--llm-url", default="127.0.0.1:8000", help="inference service (V2) for --expansions")
+    retrieval.add_argument("--llm-protocol", choices=("http", "grpc"), default="http")
     retrieval.add_argument("--cache-dir", type=Path,
                            default=Path(os.environ.get("TWIN_CACHE_DIR", Path.home() / ".cache" / "twin")) / "eval")
     retrieval.add_argument("--json", type=Path, help="also write the report as JSON")
@@ -56,8 +60,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"twin eval: {exc}", file=sys.stderr)
         return 2
     settings = RetrievalSettings(candidates=args.candidates, rrf_k=args.rrf_k, rerank_top_n=args.rerank_top_n)
+    expander = None
+    if args.expansions > 0:
+        from twin_search.rewrite import LlmQueryExpander
+
+        expander = LlmQueryExpander.from_inference(args.llm_url, args.llm_protocol)
     report = evaluate(dataset, LocalEmbedder(), reranker=_reranker(args), settings=settings,
-                      cache_dir=args.cache_dir, heldout_fraction=args.heldout_fraction, max_queries=args.max_queries)
+                      cache_dir=args.cache_dir, heldout_fraction=args.heldout_fraction, max_queries=args.max_queries,
+                      expander=expander, expansions=args.expansions)
     print(report.table())
     if args.json:
         args.json.write_text(json.dumps({

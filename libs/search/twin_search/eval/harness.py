@@ -12,7 +12,7 @@ import hashlib
 import tempfile
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,7 @@ from twin_search.eval.metrics import mrr_at_k, ndcg_at_k, percentile, recall_at_
 from twin_search.indexer import DocumentIndexer
 from twin_search.rerank import Reranker
 from twin_search.retriever import HybridRetriever, Mode, RetrievalSettings
+from twin_search.rewrite import QueryExpander
 from twin_search.vectorstore.base import SearchFilter
 from twin_search.vectorstore.edge import EdgeVectorStore
 
@@ -110,7 +111,8 @@ def build_index(dataset: BeirDataset, embedder: Embedder, store_dir: Path, cache
 
 def evaluate(dataset: BeirDataset, embedder: Embedder, reranker: Reranker | None = None,
              settings: RetrievalSettings | None = None, cache_dir: Path | None = None,
-             heldout_fraction: float = 0.3, max_queries: int | None = None) -> EvalReport:
+             heldout_fraction: float = 0.3, max_queries: int | None = None,
+             expander: QueryExpander | None = None, expansions: int = 0) -> EvalReport:
     settings = settings or RetrievalSettings(candidates=200)
     judged = dataset.judged_queries()
     if max_queries:
@@ -119,13 +121,20 @@ def evaluate(dataset: BeirDataset, embedder: Embedder, reranker: Reranker | None
     splits = {"heldout": heldout, "all": judged}
     with tempfile.TemporaryDirectory(prefix="twin-eval-") as tmp:
         indexer, n_chunks, index_seconds, from_cache = build_index(dataset, embedder, Path(tmp) / "store", cache_dir)
-        retriever = HybridRetriever(indexer.store, embedder, indexer.bm25, settings, reranker=reranker)
+        plain = HybridRetriever(indexer.store, embedder, indexer.bm25, settings, reranker=reranker)
+        expanding = None
+        if expander is not None and expansions > 0:
+            expanding = HybridRetriever(indexer.store, embedder, indexer.bm25, replace(settings, expansions=expansions),
+                                        reranker=reranker, expander=expander)
         flt = SearchFilter(tenant_id=EVAL_TENANT)
-        configs = [("bm25", Mode.BM25, False), ("dense", Mode.DENSE, False), ("hybrid", Mode.HYBRID, False)]
+        configs = [("bm25", Mode.BM25, False, plain), ("dense", Mode.DENSE, False, plain),
+                   ("hybrid", Mode.HYBRID, False, plain)]
+        if expanding is not None:
+            configs.append((f"hybrid+expand{expansions}", Mode.HYBRID, False, expanding))
         if reranker is not None:
-            configs.append(("hybrid+rerank", Mode.HYBRID, True))
+            configs.append(("hybrid+rerank", Mode.HYBRID, True, plain))
         reports = []
-        for name, mode, rerank in configs:
+        for name, mode, rerank, retriever in configs:
             report = ConfigReport(name)
             ranked: dict[str, list[str]] = {}
             # a learned stage is scored on heldout queries only: it trained on the others
