@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
 import pytest
-from deploy_support import CHART, render_chart
+from deploy_support import CHART, REPO, render_chart
+
+sys.path.insert(0, str(REPO / "docker"))  # docker/local_packages.py: what an image installs
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""docker-compose.yml, skaffold.yaml and the service Dockerfiles agree with each other, with the chart
+"""docker-compose.yml, skaffold.yaml and docker/service.Dockerfile agree with each other, with the chart
 and with the services' own settings: every build context and Dockerfile named exists, every dependency
 condition can be met, profiles patch what they claim to."""
 
@@ -17,59 +17,86 @@ TORCH_SERVICES = {"embedder", "trainer", "inference"}
 CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
 
 
-# ------------------------------------------------------------------------------------------- Dockerfiles
+# ------------------------------------------------------------------------------------------- Dockerfile
+
+DOCKERFILE = "docker/service.Dockerfile"
 
 
-def dockerfile(service: str) -> str:
-    return (REPO / "services" / service / "Dockerfile").read_text()
+def dockerfile() -> str:
+    return (REPO / DOCKERFILE).read_text()
 
 
-def test_every_service_folder_has_a_dockerfile():
-    folders = sorted(p.name for p in (REPO / "services").iterdir() if (p / "pyproject.toml").exists())
-    assert folders == sorted(SERVICES)
-    for name in folders:
-        assert (REPO / "services" / name / "Dockerfile").is_file()
+def image_args(service: str) -> dict[str, str]:
+    """The build arguments skaffold.yaml gives the service's image."""
+    artifact = next(a for a in load_yaml("skaffold.yaml")["build"]["artifacts"] if a["image"] == f"twin-{service}")
+    return artifact["docker"]["buildArgs"]
 
 
-@pytest.mark.parametrize("service", SERVICES)
-def test_dockerfile_builds_its_service_as_non_root(service):
-    text = dockerfile(service)
+def test_one_dockerfile_builds_every_service_as_non_root():
+    text = dockerfile()
     froms = re.findall(r"^FROM\s+(\S+)", text, re.MULTILINE)
     assert re.search(r"^ARG PYTHON_IMAGE=python:3\.11-slim", text, re.MULTILINE) and len(froms) == 2
     user = re.findall(r"^USER\s+(\S+)", text, re.MULTILINE)
     assert user and user[-1].split(":")[0] not in ("0", "root")
-    assert re.search(r"^HEALTHCHECK .*", text, re.MULTILINE)
-    entrypoint = re.search(r'^ENTRYPOINT \["([^"]+)"\]', text, re.MULTILINE).group(1)
-    scripts = tomllib.loads((REPO / "services" / service / "pyproject.toml").read_text())["project"]["scripts"]
-    assert entrypoint == f"twin-{service}" and entrypoint in scripts
-    port = settings_of(service)().http_port
-    assert re.search(rf"^\s+TWIN_HTTP_PORT={port}\b", text, re.MULTILINE)
-    assert str(port) in re.search(r"^EXPOSE (.+)$", text, re.MULTILINE).group(1).split()
-    assert "TWIN_HTTP_HOST=0.0.0.0" in text
-    installs = " ".join(re.findall(r"uv pip install (.+?)(?:\n(?!\s)|$)", text.replace("\\\n", " "), re.DOTALL))
-    for package in ("./libs/common", "./libs/api", f"./services/{service}"):
-        assert package in installs
+    assert re.search(r"^HEALTHCHECK .*IMAGE_HEALTH_PATH", text.replace("\\\n", " "), re.MULTILINE)
+    assert re.search(r'^ENTRYPOINT \["twin-service"\]', text, re.MULTILINE)
+    assert 'ln -s "/opt/venv/bin/twin-${SERVICE}" /opt/venv/bin/twin-service' in text
+    assert "TWIN_HTTP_PORT=${PORT}" in text and "TWIN_HTTP_HOST=0.0.0.0" in text
     for copied in re.findall(r"^COPY (?!--from)(.+)$", text, re.MULTILINE):
         for source in copied.split()[:-1]:
-            assert (REPO / source).exists(), f"{service}: COPY source {source} does not exist"
+            source = source.replace("${SERVICE}", "ingest")
+            assert (REPO / source).exists(), f"COPY source {source} does not exist"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_build_arguments_match_the_service(service):
+    args = image_args(service)
+    assert args["SERVICE"] == service
+    scripts = tomllib.loads((REPO / "services" / service / "pyproject.toml").read_text())["project"]["scripts"]
+    assert f"twin-{service}" in scripts  # what the entrypoint links to
+    assert int(args["PORT"]) == settings_of(service)().http_port
+    assert args.get("HEALTH_PATH", "/healthz") == ("/v2/health/live" if service == "inference" else "/healthz")
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_image_installs_every_repository_package_its_service_declares(service):
+    from local_packages import install_paths, local_projects
+
+    paths = install_paths(service)
+    assert paths[-1] == f"./services/{service}" and "./libs/common" in paths
+    projects = local_projects()
+    for dependency in projects[f"twin-{service}"][1]:
+        assert f"./{projects[dependency][0]}" in paths
+    for path in paths:
+        assert (REPO / path / "pyproject.toml").is_file()
+
+
+def test_local_packages_follow_transitive_dependencies_and_refuse_unknown_ones(tmp_path):
+    from local_packages import install_paths
+
+    def project(folder: str, name: str, deps: list[str]) -> None:
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "pyproject.toml").write_text(f'[project]\nname = "{name}"\ndependencies = {deps!r}\n')
+
+    project("libs/common", "twin-common", ["pydantic>=2"])
+    project("libs/search", "twin-search", ["twin-common", "numpy==2.0"])
+    project("services/worker", "twin-worker", ["twin-search", "twin-common[extra]", "httpx"])
+    project("services/broken", "twin-broken", ["twin-missing"])
+    assert install_paths("worker", tmp_path) == ["./libs/common", "./libs/search", "./services/worker"]
+    with pytest.raises(SystemExit, match="twin-missing"):
+        install_paths("broken", tmp_path)
 
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_torch_only_where_needed_and_cpu_by_default(service):
-    text = dockerfile(service)
+    args = image_args(service)
     if service in TORCH_SERVICES:
-        assert "ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu" in text
-        pinned = re.search(r"^torch==(\S+)", (REPO / "requirements.lock").read_text(), re.MULTILINE).group(1)
-        assert f"torch=={pinned}" in text
+        assert args["TORCH_INDEX_URL"] == "https://download.pytorch.org/whl/cpu"
     else:
-        assert "torch" not in text
-
-
-def test_inference_image_installs_what_its_package_needs():
-    deps = tomllib.loads((REPO / "services/inference/pyproject.toml").read_text())["project"]["dependencies"]
-    text = dockerfile("inference")
-    if "twin-inference-client" in deps:
-        assert "./libs/inference-client" in text and "COPY libs/inference-client" in text
+        assert "TORCH_INDEX_URL" not in args
+    # the torch step installs the locked version
+    assert re.search(r"^torch==\S+", (REPO / "requirements.lock").read_text(), re.MULTILINE)
+    assert "grep '^torch==' requirements.lock" in dockerfile()
 
 
 # ------------------------------------------------------------------------------------------- compose
@@ -80,13 +107,13 @@ def compose():
     return load_yaml("docker-compose.yml")
 
 
-def test_compose_builds_every_service_from_its_dockerfile(compose):
+def test_compose_builds_every_service_like_skaffold(compose):
     services = compose["services"]
     for name in SERVICES:
         build = services[name]["build"]
         assert (REPO / build["context"]).is_dir()
-        assert (REPO / build["context"] / build["dockerfile"]).is_file()
-        assert build["dockerfile"] == f"services/{name}/Dockerfile"
+        assert build["dockerfile"] == DOCKERFILE and (REPO / build["context"] / build["dockerfile"]).is_file()
+        assert build["args"] == image_args(name)
 
 
 def test_compose_dependencies_can_be_met(compose):
@@ -119,7 +146,7 @@ def test_compose_services_get_the_settings_they_read(compose, monkeypatch):
             monkeypatch.setenv(key, value.replace("${TWIN_PG_PASSWORD:-twin}", "twin"))
         settings = settings_of(name)()
         assert settings.http_host == "0.0.0.0"
-        assert settings.http_port == int(re.search(r"TWIN_HTTP_PORT=(\d+)", dockerfile(name)).group(1))
+        assert settings.http_port == int(image_args(name)["PORT"])
         assert PostgresSettings().host == "postgres" and KafkaSettings().bootstrap_servers == "kafka:9092"
         assert "healthcheck" in services[name]
 
@@ -146,7 +173,7 @@ def skaffold():
     return load_yaml("skaffold.yaml")
 
 
-def test_skaffold_artifacts_point_at_existing_dockerfiles(skaffold):
+def test_skaffold_artifacts_point_at_the_dockerfile(skaffold):
     assert skaffold["apiVersion"].startswith("skaffold/v4beta")
     artifacts = skaffold["build"]["artifacts"]
     assert sorted(a["image"] for a in artifacts) == sorted(f"twin-{s}" for s in SERVICES)
@@ -209,10 +236,11 @@ def _deep_merge(base: dict, extra: dict) -> dict:
 def test_gpu_profile_builds_cuda_inference_and_schedules_the_llm_on_gpus(skaffold, render):
     profile = next(p for p in skaffold["profiles"] if p["name"] == "gpu")
     config = apply_patches(skaffold, profile["patches"])
-    patched = [a for a in config["build"]["artifacts"] if "buildArgs" in a.get("docker", {})]
-    assert [a["image"] for a in patched] == ["twin-inference"]
-    assert "cu" in patched[0]["docker"]["buildArgs"]["TORCH_INDEX_URL"].rsplit("/", 1)[1]
-    assert "ARG TORCH_INDEX_URL" in dockerfile("inference")
+    indexes = {a["image"]: a["docker"]["buildArgs"].get("TORCH_INDEX_URL") for a in config["build"]["artifacts"]}
+    changed = {image for image, url in indexes.items() if url != image_args(image.removeprefix("twin-")).get("TORCH_INDEX_URL")}
+    assert changed == {"twin-inference"}
+    assert indexes["twin-inference"].rsplit("/", 1)[1].startswith("cu")
+    assert "ARG TORCH_INDEX_URL" in dockerfile()
     objects = render(profile_values(config))
     llm = find(objects, "InferenceService", "twin-inference-llm")[0]
     assert llm["spec"]["predictor"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
