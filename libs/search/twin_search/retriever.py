@@ -30,7 +30,12 @@ class RetrievalSettings:
     dense_weight: float = 1.0
     sparse_weight: float = 1.0
     rerank_top_n: int = 30
+    rerank_fusion: str = "replace"  # "replace": the reranker's order; "rrf": RRF of the retrieval and reranker orders
     expansions: int = 0
+
+    def __post_init__(self) -> None:
+        if self.rerank_fusion not in ("replace", "rrf"):
+            raise ValueError(f"rerank_fusion must be 'replace' or 'rrf', not {self.rerank_fusion!r}")
 
 
 @dataclass
@@ -88,7 +93,10 @@ class HybridRetriever:
                 head = fused[: self.settings.rerank_top_n]
                 scores = self.reranker.score(query, [h.payload["text"] for h in head])
                 reranked = sorted(zip(scores, range(len(head)), head, strict=True), key=lambda t: (-t[0], t[1]))
-                fused = [ScoredChunk(h.chunk_id, s, h.payload) for s, _, h in reranked] + fused[len(head):]
+                reranked_head = [ScoredChunk(h.chunk_id, s, h.payload) for s, _, h in reranked]
+                if self.settings.rerank_fusion == "rrf":
+                    reranked_head = reciprocal_rank_fusion([head, reranked_head], k=self.settings.rrf_k)
+                fused = reranked_head + fused[len(head):]
                 result.reranked = True
         result.hits = fused[:top_k]
         return result

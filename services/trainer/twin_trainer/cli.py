@@ -18,7 +18,9 @@ def main(argv: list[str] | None = None) -> int:
     rr.add_argument("--out", type=Path, default=cache / "models" / "twin-rerank")
     rr.add_argument("--name", default="twin-rerank", help="registered model name")
     rr.add_argument("--epochs", type=int, default=1)
-    rr.add_argument("--batch-size", type=int, default=16)
+    rr.add_argument("--batch-size", type=int, default=18, help="pairs per step")
+    rr.add_argument("--learning-rate", type=float, default=3e-5)
+    rr.add_argument("--loss", choices=("listwise", "pointwise"), default="listwise")
     rr.add_argument("--max-length", type=int, default=256)
     rr.add_argument("--max-steps", type=int)
     rr.add_argument("--negatives", type=int, default=8)
@@ -40,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
                  RerankerJobSettings(registered_name=args.name, negatives_per_query=args.negatives,
                                      publish=not args.no_publish),
                  TrainSettings(epochs=args.epochs, batch_size=args.batch_size, max_length=args.max_length,
-                               max_steps=args.max_steps),
+                               max_steps=args.max_steps, learning_rate=args.learning_rate, loss=args.loss),
                  cache_dir=cache / "eval", max_fit_queries=args.max_fit_queries,
                  dataset_path=args.dataset.resolve())
     print(f"{args.name} version {result.version}: heldout nDCG@10 hybrid {result.metrics['heldout_ndcg10_hybrid']:.4f}"

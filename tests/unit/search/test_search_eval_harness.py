@@ -36,8 +36,10 @@ def test_harness_scores_every_config_and_reuses_cached_vectors(tmp_path, embedde
     again = evaluate(dataset, embedder, reranker=FirstDocumentReranker(), cache_dir=tmp_path / "cache",
                      heldout_fraction=0.5)
     assert again.embedded_from_cache
-    reranked = {c.name: c for c in again.configs}["hybrid+rerank"]
-    assert set(reranked.scores) == {"heldout"}  # a learned stage is only scored on heldout queries
+    by_name = {c.name: c for c in again.configs}
+    for name in ("hybrid+rerank", "hybrid+rerank-rrf"):
+        assert set(by_name[name].scores) == {"heldout"}  # a learned stage is only scored on heldout queries
+        assert "rerank" in by_name[name].latency_ms
 
 
 def test_expansion_is_its_own_config_next_to_plain_hybrid(tmp_path, embedder):

@@ -80,3 +80,23 @@ def test_no_expansion_without_an_expander_or_with_zero_variants(retriever):
     retriever.settings = RetrievalSettings(candidates=10, expansions=0)
     result = retriever.search("qdrant", SearchFilter("acme"), top_k=1, mode=Mode.BM25)
     assert result.queries == ["qdrant"] and "expand" not in result.timings_ms
+
+
+def test_rrf_rerank_fusion_blends_the_retrieval_and_reranker_orders(retriever):
+    flt = SearchFilter("acme")
+    plain = [h.document_id for h in retriever.search("kafka consumer offsets partitions disk", flt, top_k=4).hits]
+    retriever.reranker = type("Reverse", (), {"name": "reverse",
+                                              "score": lambda self, q, ps: [float(i) for i in range(len(ps))]})()
+    replaced = [h.document_id for h in retriever.search("kafka consumer offsets partitions disk", flt, top_k=4).hits]
+    assert replaced == plain[::-1]  # the reranker alone reverses the order
+    from dataclasses import replace
+
+    retriever.settings = replace(retriever.settings, rerank_fusion="rrf")
+    blended = [h.document_id for h in retriever.search("kafka consumer offsets partitions disk", flt, top_k=4).hits]
+    # RRF with k=60: ranks (1, 4) and (4, 1) score 1/61 + 1/64, just above (2, 3) and (3, 2) with 1/62 + 1/63
+    assert set(blended[:2]) == {plain[0], plain[-1]} and set(blended[2:]) == {plain[1], plain[2]}
+
+
+def test_unknown_rerank_fusion_is_refused():
+    with pytest.raises(ValueError, match="rerank_fusion"):
+        RetrievalSettings(rerank_fusion="average")

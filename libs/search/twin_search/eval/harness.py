@@ -133,6 +133,9 @@ def evaluate(dataset: BeirDataset, embedder: Embedder, reranker: Reranker | None
             configs.append((f"hybrid+expand{expansions}", Mode.HYBRID, False, expanding))
         if reranker is not None:
             configs.append(("hybrid+rerank", Mode.HYBRID, True, plain))
+            fused = HybridRetriever(indexer.store, embedder, indexer.bm25, replace(settings, rerank_fusion="rrf"),
+                                    reranker=reranker)
+            configs.append(("hybrid+rerank-rrf", Mode.HYBRID, True, fused))
         reports = []
         for name, mode, rerank, retriever in configs:
             report = ConfigReport(name)
