@@ -31,35 +31,31 @@ AUTHOR_COLUMNS = {"author_id": "string", "tenant_id": "string", "document_count"
 OFFLINE_FILES = {"document_stats.parquet": DOCUMENT_COLUMNS, "author_stats.parquet": AUTHOR_COLUMNS}
 
 
-def definitions(data_dir: Path) -> list:
-    from feast import Entity, FeatureView, Field, FileSource, PushSource, ValueType
+def _pushed_view(name: str, entity, columns: dict[str, str], data_dir: Path) -> list:
+    """A feature view fed by a push source whose offline copy is data_dir/<name>.parquet; its schema is the
+    offline columns minus the join key and the event timestamp."""
+    from feast import FeatureView, Field, FileSource, PushSource
     from feast.types import Bool, Float64, Int64, String, UnixTimestamp
+
+    feast_types = {"string": String, "int64": Int64, "float64": Float64, "bool": Bool, TIMESTAMP: UnixTimestamp}
+    batch = FileSource(name=f"{name}_file", path=str(data_dir / f"{name}.parquet"), timestamp_field="event_timestamp")
+    push = PushSource(name=f"{name}_push", batch_source=batch)
+    features = [Field(name=column, dtype=feast_types[dtype]) for column, dtype in columns.items()
+                if column not in (entity.join_key, "event_timestamp")]
+    view = FeatureView(name=name, entities=[entity], ttl=timedelta(days=3650), source=push, online=True,
+                       schema=features)
+    return [batch, push, view]
+
+
+def definitions(data_dir: Path) -> list:
+    from feast import Entity, ValueType
 
     document = Entity(name="document", join_keys=["document_id"], value_type=ValueType.STRING,
                       description="a row of public.documents")
     author = Entity(name="author", join_keys=["author_id"], value_type=ValueType.STRING,
                     description="a row of public.authors")
-    document_file = FileSource(name="document_stats_file", path=str(data_dir / "document_stats.parquet"),
-                               timestamp_field="event_timestamp")
-    document_push = PushSource(name="document_stats_push", batch_source=document_file)
-    document_stats = FeatureView(
-        name="document_stats", entities=[document], ttl=timedelta(days=3650), source=document_push, online=True,
-        schema=[Field(name="tenant_id", dtype=String), Field(name="author_id", dtype=String),
-                Field(name="kind", dtype=String), Field(name="chunk_count", dtype=Int64),
-                Field(name="token_count", dtype=Int64), Field(name="language", dtype=String),
-                Field(name="mean_sentence_words", dtype=Float64), Field(name="type_token_ratio", dtype=Float64),
-                Field(name="deleted", dtype=Bool), Field(name="updated_at", dtype=UnixTimestamp)],
-    )
-    author_file = FileSource(name="author_stats_file", path=str(data_dir / "author_stats.parquet"),
-                             timestamp_field="event_timestamp")
-    author_push = PushSource(name="author_stats_push", batch_source=author_file)
-    author_stats = FeatureView(
-        name="author_stats", entities=[author], ttl=timedelta(days=3650), source=author_push, online=True,
-        schema=[Field(name="tenant_id", dtype=String), Field(name="document_count", dtype=Int64),
-                Field(name="token_count", dtype=Int64), Field(name="mean_document_tokens", dtype=Float64),
-                Field(name="mean_sentence_words", dtype=Float64), Field(name="type_token_ratio", dtype=Float64)],
-    )
-    return [document, author, document_file, document_push, document_stats, author_file, author_push, author_stats]
+    return [document, author, *_pushed_view("document_stats", document, DOCUMENT_COLUMNS, data_dir),
+            *_pushed_view("author_stats", author, AUTHOR_COLUMNS, data_dir)]
 
 
 def open_store(project: str, data_dir: Path, redis: str = "127.0.0.1:56379"):
