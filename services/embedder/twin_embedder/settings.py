@@ -41,5 +41,5 @@ class EmbedderSettings(ServiceSettings):
 
     # Which embedder: MiniLM in process, or the inference service over the V2 protocol.
     embedder: Literal["local", "remote"] = "local"
-    inference_url: str = "127.0.0.1:8000"
+    inference_url: str = "127.0.0.1:8105"  # twin-inference REST (gRPC: 8106 with inference_protocol=grpc)
     inference_protocol: Literal["http", "grpc"] = "http"

@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     retrieval.add_argument("--max-queries", type=int)
     retrieval.add_argument("--expansions", type=int, default=0,
                            help="also run hybrid with N query variants from the inference service's LLM")
-    retrieval.add_argument("--llm-url", default="127.0.0.1:8000", help="inference service (V2) for --expansions")
+    retrieval.add_argument("--llm-url", default="127.0.0.1:8105", help="inference service (V2 REST) for --expansions")
     retrieval.add_argument("--llm-protocol", choices=("http", "grpc"), default="http")
     retrieval.add_argument("--cache-dir", type=Path,
                            default=Path(os.environ.get("TWIN_CACHE_DIR", Path.home() / ".cache" / "twin")) / "eval")
