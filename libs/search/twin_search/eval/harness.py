@@ -56,19 +56,19 @@ class EvalReport:
                  + f"; indexing {self.index_seconds:.1f} s (vectors {'from cache' if self.embedded_from_cache else 'computed'})"]
         for split in self.queries:
             lines.append("")
-            lines.append(f"[{split} queries]  {'config':<16} {'nDCG@10':>8} {'Recall@100':>11} {'MRR@10':>8}")
+            lines.append(f"[{split} queries]  {'config':<18} {'nDCG@10':>8} {'Recall@100':>11} {'MRR@10':>8}")
             for config in self.configs:
                 if split in config.scores:
                     s = config.scores[split]
-                    lines.append(f"{'':<19}{config.name:<16} {s['ndcg@10']:>8.4f} {s['recall@100']:>11.4f} {s['mrr@10']:>8.4f}")
+                    lines.append(f"{'':<19}{config.name:<18} {s['ndcg@10']:>8.4f} {s['recall@100']:>11.4f} {s['mrr@10']:>8.4f}")
             if self.rerank_skipped:
-                lines.append(f"{'':<19}{'hybrid+rerank':<16} skipped: {self.rerank_skipped}")
+                lines.append(f"{'':<19}{'hybrid+rerank':<18} skipped: {self.rerank_skipped}")
         lines.append("")
         lines.append(f"latency per query and stage, ms (p50 / p95)")
         for config in self.configs:
             stages = ", ".join(f"{stage} {percentile(v, 50):.1f}/{percentile(v, 95):.1f}"
                                for stage, v in config.latency_ms.items())
-            lines.append(f"  {config.name:<16} {stages}")
+            lines.append(f"  {config.name:<18} {stages}")
         return "\n".join(lines)
 
 
