@@ -44,9 +44,14 @@ class DocumentIndexer:
         """Make the store hold exactly this version of the document's chunks."""
         return self.index_many([doc])[0]
 
-    def index_many(self, docs: Iterable[DocumentRow], vectors: np.ndarray | None = None) -> list[IndexResult]:
+    def index_many(self, docs: Iterable[DocumentRow], vectors: np.ndarray | None = None,
+                   chunks: list[list[Chunk]] | None = None) -> list[IndexResult]:
+        """`chunks`, when the caller already chunked the documents: one list per document, in order."""
         docs = list(docs)
-        chunked = [(doc, self.chunker.chunk(doc)) for doc in docs]
+        if chunks is not None and len(chunks) != len(docs):
+            raise ValueError(f"{len(chunks)} chunk lists for {len(docs)} documents")
+        chunked = list(zip(docs, chunks if chunks is not None else [self.chunker.chunk(doc) for doc in docs],
+                           strict=True))
         all_chunks = [c for _, doc_chunks in chunked for c in doc_chunks]
         if vectors is None:
             vectors = self.embed_chunks(all_chunks)

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from twin_common.documents import DocumentRow
 from twin_common.events import ChangeOp, DebeziumEnvelope
 from twin_embedder.features import DocumentFeatures, FeatureSink, NullFeatureSink, StyleStats
+from twin_search.chunking import Chunk
 from twin_search.cleaning import clean_text
 from twin_search.indexer import DocumentIndexer
 
@@ -97,28 +98,31 @@ class ChangePipeline:
             return self._apply(list(last.values()))
 
     def _apply(self, changes: list[_Change]) -> list[Applied]:
+        # chunk each version once: the skip check, the indexer and the features all use these chunks
+        chunks = {c.document_id: self.indexer.chunker.chunk(c.row) for c in changes if c.row is not None}
         results: list[Applied] = []
         to_index: list[_Change] = []
         for change in changes:
             if change.row is None:
                 self.indexer.remove(change.tenant_id, change.document_id)
                 results.append(Applied(change.tenant_id, change.document_id, change.op, None, 0, False, change.lsn))
-            elif self.is_current(change.row):
+            elif self.is_current(change.row, chunks[change.document_id]):
                 results.append(Applied(change.tenant_id, change.document_id, change.op, change.row.content_hash,
-                                       len(self.indexer.chunker.chunk(change.row)), True, change.lsn))
+                                       len(chunks[change.document_id]), True, change.lsn))
             else:
                 to_index.append(change)
         if to_index:
-            indexed = self.indexer.index_many([c.row for c in to_index])
+            indexed = self.indexer.index_many([c.row for c in to_index],
+                                              chunks=[chunks[c.document_id] for c in to_index])
             for change, result in zip(to_index, indexed, strict=True):
                 results.append(Applied(change.tenant_id, change.document_id, change.op, change.row.content_hash,
                                        result.chunks, False, change.lsn))
-        self.features.push([self._features(c) for c in changes])
+        self.features.push([self._features(c, chunks.get(c.document_id, [])) for c in changes])
         return results
 
-    def is_current(self, row: DocumentRow) -> bool:
+    def is_current(self, row: DocumentRow, chunks: list[Chunk] | None = None) -> bool:
         """True when the store holds exactly this version's chunks: same point ids, all with its content_hash."""
-        expected = {c.chunk_id for c in self.indexer.chunker.chunk(row)}
+        expected = {c.chunk_id for c in (chunks if chunks is not None else self.indexer.chunker.chunk(row))}
         stored = self.store.document_point_ids(row.tenant_id, row.id)
         if stored != expected or not expected:
             return False
@@ -128,12 +132,11 @@ class ChangePipeline:
     def expected_point_ids(self, row: DocumentRow) -> set[str]:
         return {c.chunk_id for c in self.indexer.chunker.chunk(row)}
 
-    def _features(self, change: _Change) -> DocumentFeatures:
+    def _features(self, change: _Change, chunks: list[Chunk]) -> DocumentFeatures:
         if change.row is None:
             return DocumentFeatures(change.tenant_id, change.document_id, change.author_id, 0, 0, None, None,
                                     deleted=True, committed_at=change.committed_at)
         row = change.row
-        chunks = self.indexer.chunker.chunk(row)
         return DocumentFeatures(change.tenant_id, change.document_id, row.author_id, len(chunks),
                                 sum(c.token_count for c in chunks), row.language, row.updated_at,
                                 kind=row.kind.value,
