@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from twin_common.events import DebeziumEnvelope
-from twin_embedder.pipeline import ChangePipeline, InvalidChange
+from twin_embedder.pipeline import InvalidChange
 
 
 def _row(doc_id="d1", content="short text", content_hash="h1", tenant="acme"):

@@ -64,7 +64,7 @@ class EvalReport:
             if self.rerank_skipped:
                 lines.append(f"{'':<19}{'hybrid+rerank':<18} skipped: {self.rerank_skipped}")
         lines.append("")
-        lines.append(f"latency per query and stage, ms (p50 / p95)")
+        lines.append("latency per query and stage, ms (p50 / p95)")
         for config in self.configs:
             stages = ", ".join(f"{stage} {percentile(v, 50):.1f}/{percentile(v, 95):.1f}"
                                for stage, v in config.latency_ms.items())
