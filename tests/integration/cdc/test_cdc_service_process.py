@@ -45,8 +45,14 @@ def test_service_registers_the_connector_and_becomes_ready(cdc_rig, tmp_path):
             time.sleep(0.3)
         assert ready is not None and ready.status_code == 200, log.read_text()[-3000:]
         assert ready.json()["checks"] == {"connector": True}
-        assert httpx.get(f"{base}/v1/connector", timeout=5).json() == {
-            "name": cdc_rig.name, "state": "RUNNING", "tasks": ["RUNNING"]}
+        # the service reports Connect's live status; a rebalance of the shared worker (another test's connector
+        # deleted just before) can list no task for a moment, so wait for the steady state
+        expected = {"name": cdc_rig.name, "state": "RUNNING", "tasks": ["RUNNING"]}
+        deadline, status = time.monotonic() + 30, None
+        while time.monotonic() < deadline and status != expected:
+            status = httpx.get(f"{base}/v1/connector", timeout=5).json()
+            time.sleep(0.3)
+        assert status == expected
         stored = connector.get_config(cdc_rig.connect_url, cdc_rig.name)
         assert stored["topic.prefix"] == cdc_rig.topic_prefix and stored["slot.name"] == cdc_rig.slot
     finally:
