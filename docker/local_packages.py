@@ -7,11 +7,13 @@ image installs exactly what its package declares. Standard library only: it runs
 
 from __future__ import annotations
 
+import re
 import sys
 import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+_NAME = re.compile(r"[A-Za-z0-9._-]+")  # a requirement's distribution name, before extras, markers or versions
 
 
 def local_projects(root: Path = ROOT) -> dict[str, tuple[str, list[str]]]:
@@ -19,7 +21,7 @@ def local_projects(root: Path = ROOT) -> dict[str, tuple[str, list[str]]]:
     projects = {}
     for pyproject in sorted([*root.glob("libs/*/pyproject.toml"), *root.glob("services/*/pyproject.toml")]):
         project = tomllib.loads(pyproject.read_text())["project"]
-        deps = [d.split("[")[0].split("=")[0].split(">")[0].split("<")[0].strip() for d in project.get("dependencies", [])]
+        deps = [_NAME.match(d.strip()).group() for d in project.get("dependencies", [])]
         projects[project["name"]] = (pyproject.parent.relative_to(root).as_posix(), [d for d in deps if d.startswith("twin-")])
     return projects
 

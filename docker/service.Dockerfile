@@ -43,7 +43,6 @@ ENV PATH=/opt/venv/bin:$PATH \
     TWIN_HTTP_HOST=0.0.0.0 \
     TWIN_HTTP_PORT=${PORT} \
     TWIN_OTEL_SPANS_FILE=/tmp/telemetry/spans.jsonl \
-    IMAGE_SERVICE=${SERVICE} \
     IMAGE_HEALTH_PATH=${HEALTH_PATH}
 RUN groupadd --system --gid 10001 twin \
  && useradd --system --uid 10001 --gid twin --home-dir /home/twin --create-home twin

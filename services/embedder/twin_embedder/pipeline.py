@@ -120,9 +120,9 @@ class ChangePipeline:
         self.features.push([self._features(c, chunks.get(c.document_id, [])) for c in changes])
         return results
 
-    def is_current(self, row: DocumentRow, chunks: list[Chunk] | None = None) -> bool:
-        """True when the store holds exactly this version's chunks: same point ids, all with its content_hash."""
-        expected = {c.chunk_id for c in (chunks if chunks is not None else self.indexer.chunker.chunk(row))}
+    def is_current(self, row: DocumentRow, chunks: list[Chunk]) -> bool:
+        """True when the store holds exactly these chunks of the row: same point ids, all with its content_hash."""
+        expected = {c.chunk_id for c in chunks}
         stored = self.store.document_point_ids(row.tenant_id, row.id)
         if stored != expected or not expected:
             return False
