@@ -111,6 +111,11 @@ def test_embedded_engine_resumes_from_its_offsets_after_a_crash(source_db, tmp_p
         _wait_slot_active(source_db, rig.slot, process)
         write(range(300))
         consume(rig.topic("documents"), lambda r: len(r) >= 100)  # part of it is through
+        # offsets are flushed every second; a crash before the first flush would rightly snapshot again
+        deadline = time.monotonic() + 30
+        while not (offsets.exists() and offsets.stat().st_size) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert offsets.exists() and offsets.stat().st_size, "the engine never flushed its offsets"
         process.kill()  # a crash: no clean close, offsets as last flushed
         process.wait(30)
         write(range(300, 600))  # committed while nothing reads the slot
