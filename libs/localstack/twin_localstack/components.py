@@ -5,6 +5,7 @@ All bind to 127.0.0.1 on the ports in twin_common.settings and keep their state 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -29,6 +30,22 @@ from twin_common.settings import (
 from twin_localstack.install import postgres_bin_dir
 from twin_localstack.paths import StackPaths
 from twin_localstack.process import kill_pid, pid_alive, read_pid, spawn, stop_pid, wait_until
+
+
+def new_kafka_cluster_id() -> str:
+    """A random Kafka cluster id: 16 bytes in URL-safe base64 without padding (22 characters).
+
+    Like Kafka's own Uuid.randomUuid, ids that start with '-' are drawn again: the storage tool's
+    argument parser reads such an id as an option and refuses to format (one draw in 64).
+    """
+    while True:
+        candidate = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if is_valid_kafka_cluster_id(candidate):
+            return candidate
+
+
+def is_valid_kafka_cluster_id(value: str) -> bool:
+    return len(value) == 22 and not value.startswith("-") and all(c.isalnum() or c in "-_" for c in value)
 
 
 def _port_open(host: str, port: int, timeout: float = 1.0) -> bool:
@@ -356,21 +373,23 @@ class Kafka(_JavaComponent):
         config = self._config()
         if not (self.datadir / "meta.properties").exists():
             cluster_id = self._cluster_id()
-            subprocess.run(
+            formatted = subprocess.run(
                 [shutil.which("java") or "java", "-cp", str(self.paths.jars / "kafka" / "*"),
                  f"-Dlog4j2.configurationFile={self._log4j()}",
-                 "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)],
-                check=True, stdout=subprocess.DEVNULL,
+                 "kafka.tools.StorageTool", "format", "--cluster-id", cluster_id, "--config", str(config)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             )
+            if formatted.returncode != 0:
+                raise RuntimeError(
+                    f"kafka: formatting {self.datadir} with cluster id {cluster_id} failed "
+                    f"(exit {formatted.returncode}): {formatted.stderr.strip()[-2000:]}"
+                )
         spawn(self._java(config), self.pidfile, self.logfile)
 
     def _cluster_id(self) -> str:
         idfile = self.paths.conf / "kafka-cluster-id"
-        if not idfile.exists():
-            # Kafka cluster ids are 16 random bytes in URL-safe base64 without padding (22 characters).
-            import base64
-
-            idfile.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))
+        if not idfile.exists() or not is_valid_kafka_cluster_id(idfile.read_text().strip()):
+            idfile.write_text(new_kafka_cluster_id())
         return idfile.read_text().strip()
 
     def healthy(self) -> bool:
