@@ -52,3 +52,12 @@ def test_expansion_is_its_own_config_next_to_plain_hybrid(tmp_path, embedder):
     assert set(by_name) == {"bm25", "dense", "hybrid", "hybrid+expand1"}
     assert by_name["hybrid+expand1"].scores["all"]["mrr@10"] == 1.0  # the variants name each document's words
     assert "expand" in by_name["hybrid+expand1"].latency_ms and "expand" not in by_name["hybrid"].latency_ms
+
+
+def test_a_split_without_queries_reports_no_scores_rather_than_nan(tmp_path, embedder):
+    write_dataset(tmp_path / "ds", {"1": "bees dance", "2": "ants follow trails"}, {"q1": "bees", "q2": "ants"},
+                  {"q1": "1", "q2": "2"})
+    report = evaluate(load_beir(tmp_path / "ds"), embedder, heldout_fraction=0.5)  # both ids hash into 'fit'
+    assert report.queries == {"heldout": 0, "all": 2}
+    assert all("heldout" not in c.scores and "all" in c.scores for c in report.configs)
+    assert "no queries fall in this split" in report.table() and "nan" not in report.table()

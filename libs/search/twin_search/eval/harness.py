@@ -61,7 +61,9 @@ class EvalReport:
                 if split in config.scores:
                     s = config.scores[split]
                     lines.append(f"{'':<19}{config.name:<18} {s['ndcg@10']:>8.4f} {s['recall@100']:>11.4f} {s['mrr@10']:>8.4f}")
-            if self.rerank_skipped:
+            if not self.queries[split]:
+                lines.append(f"{'':<19}no queries fall in this split")
+            elif self.rerank_skipped:
                 lines.append(f"{'':<19}{'hybrid+rerank':<18} skipped: {self.rerank_skipped}")
         lines.append("")
         lines.append("latency per query and stage, ms (p50 / p95)")
@@ -149,8 +151,8 @@ def evaluate(dataset: BeirDataset, embedder: Embedder, reranker: Reranker | None
                     report.latency_ms[stage].append(ms)
                 ranked[qid] = [hit.document_id for hit in result.hits]
             for split, qids in splits.items():
-                if rerank and split != "heldout":
-                    continue
+                if not qids or (rerank and split != "heldout"):
+                    continue  # an empty split has no score (not NaN)
                 report.scores[split] = {
                     "ndcg@10": float(np.mean([ndcg_at_k(ranked[q], dataset.qrels[q], 10) for q in qids])),
                     "recall@100": float(np.mean([recall_at_k(ranked[q], dataset.qrels[q], 100) for q in qids])),
