@@ -65,7 +65,8 @@ class DebeziumSource(BaseModel):
     db: str | None = None
     schema_: str | None = Field(default=None, alias="schema")
     table: str | None = None
-    ts_ms: int | None = None
+    ts_ms: int | None = None  # commit time, milliseconds
+    ts_us: int | None = None  # commit time, microseconds (Debezium 2.5+)
     lsn: int | None = None
     txId: int | None = None
     snapshot: str | bool | None = None

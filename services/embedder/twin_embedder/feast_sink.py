@@ -12,6 +12,7 @@ programmatically for a given project, so services and tests can use a project of
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,7 +25,7 @@ TIMESTAMP = "datetime64[us, UTC]"
 DOCUMENT_COLUMNS = {"document_id": "string", "tenant_id": "string", "author_id": "string", "kind": "string",
                     "chunk_count": "int64", "token_count": "int64", "language": "string",
                     "mean_sentence_words": "float64", "type_token_ratio": "float64", "deleted": "bool",
-                    "updated_at": TIMESTAMP, "event_timestamp": TIMESTAMP}
+                    "source_lsn": "Int64", "updated_at": TIMESTAMP, "event_timestamp": TIMESTAMP}
 AUTHOR_COLUMNS = {"author_id": "string", "tenant_id": "string", "document_count": "int64", "token_count": "int64",
                   "mean_document_tokens": "float64", "mean_sentence_words": "float64",
                   "type_token_ratio": "float64", "event_timestamp": TIMESTAMP}
@@ -37,7 +38,8 @@ def _pushed_view(name: str, entity, columns: dict[str, str], data_dir: Path) -> 
     from feast import FeatureView, Field, FileSource, PushSource
     from feast.types import Bool, Float64, Int64, String, UnixTimestamp
 
-    feast_types = {"string": String, "int64": Int64, "float64": Float64, "bool": Bool, TIMESTAMP: UnixTimestamp}
+    feast_types = {"string": String, "int64": Int64, "Int64": Int64, "float64": Float64, "bool": Bool,
+                   TIMESTAMP: UnixTimestamp}
     batch = FileSource(name=f"{name}_file", path=str(data_dir / f"{name}.parquet"), timestamp_field="event_timestamp")
     push = PushSource(name=f"{name}_push", batch_source=batch)
     features = [Field(name=column, dtype=feast_types[dtype]) for column, dtype in columns.items()
@@ -58,6 +60,22 @@ def definitions(data_dir: Path) -> list:
             *_pushed_view("author_stats", author, AUTHOR_COLUMNS, data_dir)]
 
 
+def ensure_offline_file(path: Path, columns: dict[str, str]) -> None:
+    """Create the offline file, or give an older one the columns added since (empty): Feast checks pushed frames
+    against the file's columns and would refuse every push otherwise."""
+    import pyarrow.parquet as pq
+
+    if not path.exists():
+        pd.DataFrame({k: pd.Series(dtype=v) for k, v in columns.items()}).to_parquet(path)
+        return
+    missing = [c for c in columns if c not in pq.read_schema(path).names]
+    if missing:
+        frame = pd.read_parquet(path)
+        for column in missing:
+            frame[column] = pd.Series([None] * len(frame), index=frame.index, dtype=columns[column])
+        frame[list(columns)].to_parquet(path)
+
+
 def open_store(project: str, data_dir: Path, redis: str = "127.0.0.1:56379"):
     """A FeatureStore for `project` (registry and offline files under data_dir, online store in Redis)."""
     from feast import FeatureStore, RepoConfig
@@ -66,8 +84,7 @@ def open_store(project: str, data_dir: Path, redis: str = "127.0.0.1:56379"):
 
     data_dir.mkdir(parents=True, exist_ok=True)
     for name, columns in OFFLINE_FILES.items():
-        if not (data_dir / name).exists():
-            pd.DataFrame({k: pd.Series(dtype=v) for k, v in columns.items()}).to_parquet(data_dir / name)
+        ensure_offline_file(data_dir / name, columns)
     config = RepoConfig(project=project, provider="local", registry=str(data_dir / "registry.db"),
                         online_store=RedisOnlineStoreConfig(connection_string=redis),
                         offline_store=DaskOfflineStoreConfig(), repo_path=str(data_dir),
@@ -89,7 +106,8 @@ def document_frame(features: list[DocumentFeatures], now: datetime | None = None
         "document_id": f.document_id, "tenant_id": f.tenant_id, "author_id": f.author_id, "kind": f.kind or "",
         "chunk_count": f.chunk_count, "token_count": f.token_count, "language": f.language or "",
         "mean_sentence_words": f.style.mean_sentence_words, "type_token_ratio": f.style.type_token_ratio,
-        "deleted": f.deleted, "updated_at": f.updated_at or now, "event_timestamp": f.event_time or now,
+        "deleted": f.deleted, "source_lsn": f.source_lsn, "updated_at": f.updated_at or now,
+        "event_timestamp": f.event_time or now,
     } for f in features], columns=list(DOCUMENT_COLUMNS)).astype(DOCUMENT_COLUMNS)
 
 
@@ -112,8 +130,33 @@ class FeastFeatureSink:
 
         if not features:
             return
+        features = self._ordered_after_stored(features)
         self.store.push("document_stats_push", document_frame(features), to=PushMode.ONLINE_AND_OFFLINE)
         if self.ledger is not None:
             authors = self.ledger.apply(features)
             if authors:
                 self.store.push("author_stats_push", author_frame(authors), to=PushMode.ONLINE_AND_OFFLINE)
+
+    def _ordered_after_stored(self, features: list[DocumentFeatures]) -> list[DocumentFeatures]:
+        """The online store keeps a row only when its event time is newer than the stored one. Changes of one
+        commit share its time, so when a commit's changes of a document arrive in two pushes the later change
+        would be dropped as a tie. The WAL position orders a row's changes exactly: a change with a higher LSN
+        than the stored row but no later time gets the stored time plus one microsecond (a replay of an older
+        change, lower LSN, is still dropped)."""
+        ordered = [i for i, f in enumerate(features) if f.source_lsn is not None and f.event_time is not None]
+        if not ordered:
+            return features
+        response = self.store.get_online_features(features=["document_stats:source_lsn"],
+                                                  entity_rows=[{"document_id": features[i].document_id}
+                                                               for i in ordered])
+        names = list(response.proto.metadata.feature_names.val)
+        stored = response.proto.results[names.index("source_lsn")]
+        result = list(features)
+        for i, value, stamp in zip(ordered, stored.values, stored.event_timestamps, strict=True):
+            f = features[i]
+            if not value.HasField("int64_val") or f.source_lsn <= value.int64_val:
+                continue
+            stored_time = stamp.ToDatetime(tzinfo=UTC)
+            if f.event_time <= stored_time:
+                result[i] = replace(f, committed_at=stored_time + timedelta(microseconds=1))
+        return result

@@ -52,7 +52,8 @@ class DocumentFeatures:
     deleted: bool = False
     kind: str | None = None
     style: StyleStats = StyleStats()
-    committed_at: datetime | None = None  # commit time of the change in PostgreSQL (Debezium source.ts_ms)
+    committed_at: datetime | None = None  # commit time of the change in PostgreSQL (Debezium source.ts_us)
+    source_lsn: int | None = None  # WAL position of the change: orders the changes of one commit
 
     @property
     def event_time(self) -> datetime | None:

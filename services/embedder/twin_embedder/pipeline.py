@@ -47,15 +47,25 @@ class _Change:
     row: DocumentRow | None  # None for a delete
     lsn: int | None
     author_id: str = ""  # of a delete: from the before image
-    committed_at: datetime | None = None  # Debezium source.ts_ms
+    committed_at: datetime | None = None  # Debezium source.ts_us (the commit time, to the microsecond)
+
+
+def _commit_time(envelope: DebeziumEnvelope) -> datetime | None:
+    """PostgreSQL's commit time of the change: microseconds when Debezium sends them (2.5+), else milliseconds.
+
+    Two commits within one millisecond are common under load; at millisecond precision the feature store, which
+    keeps the newest row and drops ties, would keep the first of them."""
+    source = envelope.source
+    if source.ts_us:
+        return datetime.fromtimestamp(source.ts_us // 1_000_000, tz=UTC).replace(microsecond=source.ts_us % 1_000_000)
+    return datetime.fromtimestamp(source.ts_ms / 1000, tz=UTC) if source.ts_ms else None
 
 
 def _change(envelope: DebeziumEnvelope) -> _Change:
     if envelope.op is ChangeOp.TRUNCATE:
         raise InvalidChange("truncate of public.documents is not supported by the embedder")
     raw = envelope.row
-    ts_ms = envelope.source.ts_ms
-    committed_at = datetime.fromtimestamp(ts_ms / 1000, tz=UTC) if ts_ms else None
+    committed_at = _commit_time(envelope)
     if raw is None:
         raise InvalidChange(f"change op={envelope.op.value} carries no row image")
     if envelope.op is ChangeOp.DELETE:
@@ -135,10 +145,10 @@ class ChangePipeline:
     def _features(self, change: _Change, chunks: list[Chunk]) -> DocumentFeatures:
         if change.row is None:
             return DocumentFeatures(change.tenant_id, change.document_id, change.author_id, 0, 0, None, None,
-                                    deleted=True, committed_at=change.committed_at)
+                                    deleted=True, committed_at=change.committed_at, source_lsn=change.lsn)
         row = change.row
         return DocumentFeatures(change.tenant_id, change.document_id, row.author_id, len(chunks),
                                 sum(c.token_count for c in chunks), row.language, row.updated_at,
                                 kind=row.kind.value,
                                 style=StyleStats.of(clean_text(row.content, row.kind)),
-                                committed_at=change.committed_at)
+                                committed_at=change.committed_at, source_lsn=change.lsn)

@@ -20,7 +20,9 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from twin_cdc import connector
 from twin_cdc.replication import drop_slot_and_publication
+from twin_common.documents import DocumentRow
 from twin_common.settings import ConnectSettings, KafkaSettings, PostgresSettings
+from twin_embedder.feast_sink import open_ledger, open_store
 from twin_ingest.db import migrate
 
 BOOTSTRAP = KafkaSettings().bootstrap_servers
@@ -219,3 +221,45 @@ def seed_author(conn: psycopg.Connection, tenant: str) -> str:
 
 def json_value(record) -> dict | None:
     return json.loads(record.value) if record.value else None
+
+
+class FeastView:
+    """The worker's Feast project, read from the test: online document and author features."""
+
+    def __init__(self, project: str, data_dir):
+        self.store = open_store(project, data_dir)
+        self.ledger = open_ledger(project)
+
+    def document(self, document_id: str) -> dict:
+        out = self.store.get_online_features(
+            features=["document_stats:chunk_count", "document_stats:token_count", "document_stats:deleted",
+                      "document_stats:author_id"], entity_rows=[{"document_id": document_id}]).to_dict()
+        return {k: v[0] for k, v in out.items()}
+
+    def author_documents(self, author_id: str) -> int | None:
+        out = self.store.get_online_features(features=["author_stats:document_count"],
+                                             entity_rows=[{"author_id": author_id}]).to_dict()
+        return out["document_count"][0]
+
+    def holds(self, chunker, row: DocumentRow) -> bool:
+        chunks = chunker.chunk(row)
+        return self.document(row.id) == {"document_id": row.id, "chunk_count": len(chunks), "deleted": False,
+                                         "token_count": sum(c.token_count for c in chunks),
+                                         "author_id": row.author_id}
+
+    def close(self) -> None:
+        self.store.teardown()
+        self.ledger.clear()
+
+    def documents(self, document_ids: list[str]) -> dict[str, dict]:
+        out = self.store.get_online_features(
+            features=["document_stats:chunk_count", "document_stats:token_count", "document_stats:deleted"],
+            entity_rows=[{"document_id": d} for d in document_ids]).to_dict()
+        return {d: {k: out[k][i] for k in ("chunk_count", "token_count", "deleted")}
+                for i, d in enumerate(document_ids)}
+
+    def author(self, author_id: str) -> dict:
+        out = self.store.get_online_features(features=["author_stats:document_count", "author_stats:token_count"],
+                                             entity_rows=[{"author_id": author_id}]).to_dict()
+        return {"document_count": out["document_count"][0], "token_count": out["token_count"][0]}
+

@@ -1,5 +1,7 @@
 """SIGKILL of the worker in the middle of 2,000 document changes, then a restart, ends in exactly the state the
-final rows define: no lost, duplicate or stale chunks (point ids per document compared with the chunker's)."""
+final rows define: no lost, duplicate or stale chunks (point ids per document compared with the chunker's), and
+Feast's online document and author features agree with them (changes are committed 20 to a transaction; the
+ordering of two changes of one commit that land in different pushes is pinned in test_embedder_feast_features)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import threading
 import uuid
 
 import psycopg
-from embedder_support import Worker, group_caught_up, seed_author, start_connector, wait_for
+from embedder_support import FeastView, Worker, group_caught_up, seed_author, start_connector, wait_for
 
 from twin_common.documents import DocumentRow
 
@@ -68,7 +70,8 @@ def test_sigkill_mid_stream_then_restart_converges(rig, chunker, tmp_path):
         author = seed_author(conn, TENANT)
     ids = [str(uuid.uuid4()) for _ in range(N_DOCS)]
 
-    worker = Worker(rig, tmp_path)
+    feast_env = {"TWIN_FEAST_PROJECT": f"twintest{rig.suffix}", "TWIN_FEAST_DATA_DIR": str(tmp_path / "feast")}
+    worker = Worker(rig, tmp_path, **feast_env)
     worker.wait_ready()
     done, errors = threading.Event(), []
     writer = threading.Thread(target=_write_changes, args=(rig.dsn, author, ids, done, errors))
@@ -83,7 +86,8 @@ def test_sigkill_mid_stream_then_restart_converges(rig, chunker, tmp_path):
     assert seen_before_kill < N_DOCS + N_UPDATES + 2 * N_DELETES  # killed in the middle (tombstones count too)
     assert not group_caught_up(rig)
 
-    worker = Worker(rig, tmp_path)
+    worker = Worker(rig, tmp_path, **feast_env)
+    feast = None
     try:
         worker.wait_ready()
         wait_for(lambda: group_caught_up(rig), timeout=180, interval=1.0, what="restarted worker caught up")
@@ -98,5 +102,20 @@ def test_sigkill_mid_stream_then_restart_converges(rig, chunker, tmp_path):
             total += len(expected)
         assert worker.get(f"/v1/tenants/{TENANT}/points")["count"] == total
         assert total > len(rows)  # some documents hold two chunks, so growing/shrinking was exercised
+
+        feast = FeastView(feast_env["TWIN_FEAST_PROJECT"], tmp_path / "feast")
+        online = feast.documents(ids)
+        live_tokens = 0
+        for doc_id in ids:
+            if doc_id in rows:
+                chunks = chunker.chunk(rows[doc_id])
+                tokens = sum(c.token_count for c in chunks)
+                live_tokens += tokens
+                assert online[doc_id] == {"chunk_count": len(chunks), "token_count": tokens, "deleted": False}, doc_id
+            else:
+                assert online[doc_id] == {"chunk_count": 0, "token_count": 0, "deleted": True}, doc_id
+        assert feast.author(author) == {"document_count": len(rows), "token_count": live_tokens}
     finally:
         worker.stop()
+        if feast is not None:
+            feast.close()

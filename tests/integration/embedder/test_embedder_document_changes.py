@@ -9,11 +9,10 @@ import re
 import uuid
 
 import psycopg
-from embedder_support import Worker, read_topic, seed_author, start_connector, wait_for
+from embedder_support import FeastView, Worker, read_topic, seed_author, start_connector, wait_for
 
 from twin_common.documents import DocumentRow
 from twin_common.events import DocumentIndexed
-from twin_embedder.feast_sink import open_ledger, open_store
 
 
 def _paragraphs(n: int, word: str) -> str:
@@ -34,35 +33,6 @@ def _matches(worker: Worker, chunker, row: DocumentRow) -> bool:
     stored = worker.points(row.tenant_id, row.id)
     return ({p["id"] for p in stored} == set(expected)
             and all(p["content_hash"] == row.content_hash and p["text"] == expected[p["id"]].text for p in stored))
-
-
-class FeastView:
-    """The worker's Feast project, read from the test: online document and author features."""
-
-    def __init__(self, project: str, data_dir):
-        self.store = open_store(project, data_dir)
-        self.ledger = open_ledger(project)
-
-    def document(self, document_id: str) -> dict:
-        out = self.store.get_online_features(
-            features=["document_stats:chunk_count", "document_stats:token_count", "document_stats:deleted",
-                      "document_stats:author_id"], entity_rows=[{"document_id": document_id}]).to_dict()
-        return {k: v[0] for k, v in out.items()}
-
-    def author_documents(self, author_id: str) -> int | None:
-        out = self.store.get_online_features(features=["author_stats:document_count"],
-                                             entity_rows=[{"author_id": author_id}]).to_dict()
-        return out["document_count"][0]
-
-    def holds(self, chunker, row: DocumentRow) -> bool:
-        chunks = chunker.chunk(row)
-        return self.document(row.id) == {"document_id": row.id, "chunk_count": len(chunks), "deleted": False,
-                                         "token_count": sum(c.token_count for c in chunks),
-                                         "author_id": row.author_id}
-
-    def close(self) -> None:
-        self.store.teardown()
-        self.ledger.clear()
 
 
 def test_create_update_longer_shorter_and_delete(rig, chunker, tmp_path):

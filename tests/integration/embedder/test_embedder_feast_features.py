@@ -29,10 +29,10 @@ def feast(local_stack, tmp_path):
     assert not [k for k in client.scan_iter(count=1000) if project.encode() in k]
 
 
-def _doc(doc_id, author, chunks, tokens, when, words=0, deleted=False):
+def _doc(doc_id, author, chunks, tokens, when, words=0, deleted=False, lsn=None):
     style = StyleStats(words, max(1, words // 10), 10.0, 0.5) if words else StyleStats()
     return DocumentFeatures("acme", doc_id, author, chunks, tokens, "en", when, deleted=deleted, style=style,
-                            committed_at=when)
+                            committed_at=when, source_lsn=lsn)
 
 
 def _online(store, view, features, key, ids):
@@ -86,3 +86,22 @@ def test_author_features_follow_adds_updates_deletes_and_moves(feast):
     authors = _online(store, "author_stats", ["document_count", "token_count"], "author_id", ["a1", "a2"])
     assert authors["document_count"] == [0, 1] and authors["token_count"] == [0, 70]
     assert ledger.features("acme", "a2").mean_sentence_words == pytest.approx(10.0)
+
+
+def test_changes_of_one_commit_are_ordered_by_lsn_not_dropped_as_ties(feast):
+    """Two changes of a document in one transaction share its commit time. When they arrive in different
+    pushes, the later one (higher LSN) must still win online; a replay of the earlier one must not."""
+    _, store, _ = feast
+    sink = FeastFeatureSink(store)
+    sink.push([_doc("d1", "a1", 1, 10, JAN, lsn=100)])
+    sink.push([_doc("d1", "a1", 2, 20, JAN, lsn=200)])  # same commit, later change
+    assert _online(store, "document_stats", ["chunk_count"], "document_id", ["d1"])["chunk_count"] == [2]
+    sink.push([_doc("d1", "a1", 1, 10, JAN, lsn=100)])  # replay of the earlier change
+    assert _online(store, "document_stats", ["chunk_count"], "document_id", ["d1"])["chunk_count"] == [2]
+    sink.push([_doc("d1", "a1", 3, 30, JAN, lsn=300), _doc("d2", "a1", 1, 5, JAN, lsn=310)])  # a third change
+    online = _online(store, "document_stats", ["chunk_count"], "document_id", ["d1", "d2"])
+    assert online["chunk_count"] == [3, 1]
+    sink.push([_doc("d1", "a1", 0, 0, JAN, deleted=True, lsn=400)])  # deleted in the same commit
+    assert _online(store, "document_stats", ["deleted"], "document_id", ["d1"])["deleted"] == [True]
+    sink.push([_doc("d1", "a1", 5, 50, FEB, lsn=500)])  # a later commit: its own, later time
+    assert _online(store, "document_stats", ["chunk_count"], "document_id", ["d1"])["chunk_count"] == [5]

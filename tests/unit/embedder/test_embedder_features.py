@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pandas as pd
 import pytest
 
 from twin_common.events import DebeziumEnvelope
 from twin_embedder.features import TTR_WINDOW, AuthorFeatures, DocumentFeatures, StyleStats
-from twin_embedder.feast_sink import AUTHOR_COLUMNS, DOCUMENT_COLUMNS, author_frame, document_frame
+from twin_embedder.feast_sink import (
+    AUTHOR_COLUMNS,
+    DOCUMENT_COLUMNS,
+    author_frame,
+    document_frame,
+    ensure_offline_file,
+)
 
 
 def test_style_stats_count_words_and_sentences():
@@ -76,3 +83,25 @@ def test_pipeline_features_carry_style_commit_time_and_the_deleted_author(pipeli
     assert created.event_time == datetime(2026, 1, 1, tzinfo=UTC)
     assert deleted.deleted and deleted.author_id == "a1" and deleted.token_count == 0
     assert deleted.event_time == datetime(2026, 1, 1, 0, 0, 5, tzinfo=UTC)
+    assert (created.source_lsn, deleted.source_lsn) == (1, 2)
+
+
+def test_commit_time_keeps_the_microseconds_debezium_sends(pipeline):
+    row = {"id": "d1", "tenant_id": "acme", "author_id": "a1", "kind": "post", "external_id": "d1", "title": "",
+           "content": "Bees fly.", "content_hash": "h1", "tags": None, "metadata": "{}"}
+    ts_us = 1_767_225_600_000_250  # 2026-01-01T00:00:00.000250Z: the same millisecond as ts_ms
+    pipeline.apply(DebeziumEnvelope.model_validate({"op": "c", "after": row,
+                                                    "source": {"lsn": 1, "ts_ms": ts_us // 1000, "ts_us": ts_us}}))
+    assert pipeline.features.pushed[-1].event_time == datetime(2026, 1, 1, 0, 0, 0, 250, tzinfo=UTC)
+
+
+def test_an_offline_file_from_before_a_column_existed_gets_it_empty(tmp_path):
+    path = tmp_path / "document_stats.parquet"
+    older = [c for c in DOCUMENT_COLUMNS if c != "source_lsn"]
+    document_frame([_doc("d1", 10, 8, 2, 0.5)])[older].to_parquet(path)
+    ensure_offline_file(path, DOCUMENT_COLUMNS)
+    frame = pd.read_parquet(path)
+    assert list(frame.columns) == list(DOCUMENT_COLUMNS)
+    assert frame["document_id"].tolist() == ["d1"] and frame["source_lsn"].isna().all()
+    ensure_offline_file(tmp_path / "new.parquet", DOCUMENT_COLUMNS)  # and a missing file is created empty
+    assert list(pd.read_parquet(tmp_path / "new.parquet").columns) == list(DOCUMENT_COLUMNS)
