@@ -91,8 +91,9 @@ class Chunker:
         self.model_version = model_version
         self.settings = settings or ChunkingSettings()
 
-    def chunk(self, doc: DocumentRow) -> list[Chunk]:
-        text = clean_text(doc.content, doc.kind)
+    def chunk(self, doc: DocumentRow, cleaned: str | None = None) -> list[Chunk]:
+        """The document's chunks; `cleaned`: clean_text(doc.content, doc.kind) when the caller already has it."""
+        text = clean_text(doc.content, doc.kind) if cleaned is None else cleaned
         if doc.title and doc.kind is not DocumentKind.REPOSITORY and not text.startswith(doc.title):
             text = f"{doc.title}\n{text}" if text else doc.title
         pieces = self.split(text, doc.kind)

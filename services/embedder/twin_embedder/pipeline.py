@@ -108,8 +108,10 @@ class ChangePipeline:
             return self._apply(list(last.values()))
 
     def _apply(self, changes: list[_Change]) -> list[Applied]:
-        # chunk each version once: the skip check, the indexer and the features all use these chunks
-        chunks = {c.document_id: self.indexer.chunker.chunk(c.row) for c in changes if c.row is not None}
+        # clean and chunk each version once: the skip check, the indexer and the features all use these
+        cleaned = {c.document_id: clean_text(c.row.content, c.row.kind) for c in changes if c.row is not None}
+        chunks = {c.document_id: self.indexer.chunker.chunk(c.row, cleaned[c.document_id])
+                  for c in changes if c.row is not None}
         results: list[Applied] = []
         to_index: list[_Change] = []
         for change in changes:
@@ -127,7 +129,8 @@ class ChangePipeline:
             for change, result in zip(to_index, indexed, strict=True):
                 results.append(Applied(change.tenant_id, change.document_id, change.op, change.row.content_hash,
                                        result.chunks, False, change.lsn))
-        self.features.push([self._features(c, chunks.get(c.document_id, [])) for c in changes])
+        self.features.push([self._features(c, chunks.get(c.document_id, []), cleaned.get(c.document_id, ""))
+                            for c in changes])
         return results
 
     def is_current(self, row: DocumentRow, chunks: list[Chunk]) -> bool:
@@ -142,7 +145,7 @@ class ChangePipeline:
     def expected_point_ids(self, row: DocumentRow) -> set[str]:
         return {c.chunk_id for c in self.indexer.chunker.chunk(row)}
 
-    def _features(self, change: _Change, chunks: list[Chunk]) -> DocumentFeatures:
+    def _features(self, change: _Change, chunks: list[Chunk], cleaned: str) -> DocumentFeatures:
         if change.row is None:
             return DocumentFeatures(change.tenant_id, change.document_id, change.author_id, 0, 0, None, None,
                                     deleted=True, committed_at=change.committed_at, source_lsn=change.lsn)
@@ -150,5 +153,5 @@ class ChangePipeline:
         return DocumentFeatures(change.tenant_id, change.document_id, row.author_id, len(chunks),
                                 sum(c.token_count for c in chunks), row.language, row.updated_at,
                                 kind=row.kind.value,
-                                style=StyleStats.of(clean_text(row.content, row.kind)),
+                                style=StyleStats.of(cleaned),
                                 committed_at=change.committed_at, source_lsn=change.lsn)
