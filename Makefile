@@ -46,7 +46,7 @@ status:
 demo: up  ## a change in PostgreSQL travels through Debezium and Kafka to a consumer
 	$(PY) scripts/demo.py
 
-test: env protos-check  ## every tier: unit, integration (real servers, started by the run), e2e
+test: env protos-check lint  ## every tier: unit, integration (real servers, started by the run), e2e
 	$(PY) -m pytest tests
 
 test-unit: env
@@ -57,6 +57,10 @@ test-integration: env
 
 test-e2e: env
 	$(PY) -m pytest tests/e2e
+
+lint: env  ## ruff: lint rules and formatting (settings in pyproject.toml)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 bench: env  ## benchmarks print their figure next to a baseline measured in the same run
 	$(PY) benchmarks/cdc_latency.py

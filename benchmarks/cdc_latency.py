@@ -30,7 +30,6 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
-
 from twin_cdc import connector
 from twin_cdc.replication import drop_slot_and_publication
 from twin_common.settings import ConnectSettings, KafkaSettings, PostgresSettings
@@ -82,8 +81,13 @@ class Rig:
             admin.create_topics([NewTopic(self.topic, 3, 1, topic_configs={"message.timestamp.type": "LogAppendTime"})])
         finally:
             admin.close()
-        config = connector.connector_config(database=self.database, pg=self.pg, topic_prefix=self.prefix,
-                                            slot_name=self.slot, publication_name=self.slot)
+        config = connector.connector_config(
+            database=self.database,
+            pg=self.pg,
+            topic_prefix=self.prefix,
+            slot_name=self.slot,
+            publication_name=self.slot,
+        )
         if not self.low_latency:
             for key in LOW_LATENCY_KEYS:
                 config.pop(key)
@@ -110,7 +114,8 @@ class Rig:
 def insert(conn: psycopg.Connection, author_id: str, external_id: str) -> None:
     conn.execute(
         "INSERT INTO documents (tenant_id, author_id, kind, external_id, content, content_hash)"
-        " VALUES ('bench', %s, 'note', %s, 'x', 'h')", (author_id, external_id),
+        " VALUES ('bench', %s, 'note', %s, 'x', 'h')",
+        (author_id, external_id),
     )
 
 
@@ -156,8 +161,13 @@ async def commit_to_topic(rig: Rig, author_id: str, updates: int) -> tuple[list[
             (author_id, max(0, updates - existing)),
         )
         ids = [row[0] for row in conn.execute("SELECT id FROM documents ORDER BY external_id LIMIT %s", (updates,))]
-    consumer = AIOKafkaConsumer(rig.topic, bootstrap_servers=rig.bootstrap, auto_offset_reset="earliest",
-                                enable_auto_commit=False, group_id=None)
+    consumer = AIOKafkaConsumer(
+        rig.topic,
+        bootstrap_servers=rig.bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
     await consumer.start()
     try:
         started = time.monotonic()
@@ -165,8 +175,10 @@ async def commit_to_topic(rig: Rig, author_id: str, updates: int) -> tuple[list[
             conn.execute("SET synchronous_commit = off")
             with conn.pipeline():
                 for number, doc_id in enumerate(ids):
-                    conn.execute("UPDATE documents SET content = %s, content_hash = %s WHERE id = %s",
-                                 (f"v{number}", f"h{number}", doc_id))
+                    conn.execute(
+                        "UPDATE documents SET content = %s, content_hash = %s WHERE id = %s",
+                        (f"v{number}", f"h{number}", doc_id),
+                    )
         writer_per_s = len(ids) / (time.monotonic() - started)
         pairs: list[tuple[int, int]] = []  # (commit ms, append ms)
         deadline = time.monotonic() + 180
@@ -198,8 +210,10 @@ async def measure(label: str, low_latency: bool, inserts: int, updates: int, gap
 
 
 def describe(values: list[float]) -> str:
-    return (f"p50 {percentile(values, 50):7.1f} ms   p95 {percentile(values, 95):7.1f} ms   "
-            f"mean {statistics.fmean(values):7.1f} ms   (n={len(values)})")
+    return (
+        f"p50 {percentile(values, 50):7.1f} ms   p95 {percentile(values, 95):7.1f} ms   "
+        f"mean {statistics.fmean(values):7.1f} ms   (n={len(values)})"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -215,8 +229,16 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for label, low_latency in runs:
         print(f"running {label} ...", file=sys.stderr, flush=True)
-        results.append((label, asyncio.run(
-            measure("ll" if low_latency else "base", low_latency, args.inserts, args.updates, args.gap_ms / 1000))))
+        results.append(
+            (
+                label,
+                asyncio.run(
+                    measure(
+                        "ll" if low_latency else "base", low_latency, args.inserts, args.updates, args.gap_ms / 1000
+                    )
+                ),
+            )
+        )
     print(f"\n(a) commit-to-consumer latency, {args.inserts} INSERT transactions, FastStream subscriber")
     for label, figures in results:
         print(f"    {label:<50} {describe(figures.consumer_ms)}")
@@ -225,8 +247,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"    {label:<50} {describe(figures.topic_ms)}")
     print(f"\n(b) throughput, {args.updates} UPDATE transactions (first commit to last append)")
     for label, figures in results:
-        print(f"    {label:<50} {figures.changes_per_s:8.0f} changes/s   "
-              f"(writer committed {figures.writer_per_s:.0f}/s)")
+        print(
+            f"    {label:<50} {figures.changes_per_s:8.0f} changes/s   (writer committed {figures.writer_per_s:.0f}/s)"
+        )
     return 0
 
 

@@ -30,17 +30,25 @@ sys.path.insert(0, str(ROOT / "tests" / "integration" / "embedder"))  # the rig 
 def _doc(i: int, tenant: str = "bench") -> dict:
     words = ["bees", "hives", "honey", "queens", "wax", "pollen"]
     content = " ".join(f"Sentence {j} of note {i} is about {words[(i + j) % 6]}." for j in range(6 + i % 10))
-    return {"id": str(uuid.uuid4()), "tenant_id": tenant, "author_id": str(uuid.uuid4()), "kind": "note",
-            "external_id": f"n{i}", "title": "", "content": content, "content_hash": f"h{i}"}
+    return {
+        "id": str(uuid.uuid4()),
+        "tenant_id": tenant,
+        "author_id": str(uuid.uuid4()),
+        "kind": "note",
+        "external_id": f"n{i}",
+        "title": "",
+        "content": content,
+        "content_hash": f"h{i}",
+    }
 
 
 def raw_and_pipeline(n_docs: int, batch: int) -> tuple[float, float, int]:
+    from twin_common.documents import DocumentRow
     from twin_common.events import DebeziumEnvelope
     from twin_embedder.pipeline import ChangePipeline
     from twin_search.embedding import LocalEmbedder
     from twin_search.indexer import DocumentIndexer
     from twin_search.vectorstore.edge import EdgeVectorStore
-    from twin_common.documents import DocumentRow
 
     embedder = LocalEmbedder()
     docs = [_doc(i) for i in range(n_docs)]
@@ -52,12 +60,13 @@ def raw_and_pipeline(n_docs: int, batch: int) -> tuple[float, float, int]:
         embedder.embed(texts)
         raw = len(texts) / (time.perf_counter() - started)
 
-        envelopes = [DebeziumEnvelope.model_validate({"op": "c", "after": d, "source": {"lsn": i}})
-                     for i, d in enumerate(docs)]
+        envelopes = [
+            DebeziumEnvelope.model_validate({"op": "c", "after": d, "source": {"lsn": i}}) for i, d in enumerate(docs)
+        ]
         started = time.perf_counter()
         chunks = 0
         for start in range(0, len(envelopes), batch):
-            chunks += sum(r.chunk_count for r in pipeline.apply_batch(envelopes[start:start + batch]))
+            chunks += sum(r.chunk_count for r in pipeline.apply_batch(envelopes[start : start + batch]))
         through = chunks / (time.perf_counter() - started)
         pipeline.store.close()
     return raw, through, len(texts)
@@ -83,9 +92,11 @@ def freshness(rate: float, seconds: float) -> list[float]:
                     i = 0
                     while not stop.is_set():
                         d = _doc(i)
-                        conn.execute("INSERT INTO documents (id, tenant_id, author_id, kind, external_id, content,"
-                                     " content_hash) VALUES (%s, 'bench', %s, 'note', %s, %s, %s)",
-                                     (d["id"], author, f"bg{i}", d["content"], d["content_hash"]))
+                        conn.execute(
+                            "INSERT INTO documents (id, tenant_id, author_id, kind, external_id, content,"
+                            " content_hash) VALUES (%s, 'bench', %s, 'note', %s, %s, %s)",
+                            (d["id"], author, f"bg{i}", d["content"], d["content_hash"]),
+                        )
                         i += 1
                         stop.wait(1 / rate)
 
@@ -97,9 +108,11 @@ def freshness(rate: float, seconds: float) -> list[float]:
                 n = 0
                 while time.monotonic() < deadline:
                     d = _doc(100_000 + n)
-                    conn.execute("INSERT INTO documents (id, tenant_id, author_id, kind, external_id, content,"
-                                 " content_hash) VALUES (%s, 'bench', %s, 'note', %s, %s, %s)",
-                                 (d["id"], author, f"probe{n}", d["content"], d["content_hash"]))
+                    conn.execute(
+                        "INSERT INTO documents (id, tenant_id, author_id, kind, external_id, content,"
+                        " content_hash) VALUES (%s, 'bench', %s, 'note', %s, %s, %s)",
+                        (d["id"], author, f"probe{n}", d["content"], d["content_hash"]),
+                    )
                     committed = time.perf_counter()
                     while not worker.points("bench", d["id"]):
                         if time.perf_counter() - committed > 30:
@@ -128,11 +141,15 @@ def main() -> int:
     raw, through, chunks = raw_and_pipeline(args.docs, args.batch)
     print(f"{'stage':<34}{'chunks/s':>10}")
     print(f"{'LocalEmbedder.embed (raw)':<34}{raw:>10.1f}")
-    print(f"{'ChangePipeline.apply_batch':<34}{through:>10.1f}   ({args.docs} documents, {chunks} chunks, "
-          f"batches of {args.batch}; pipeline/raw = {through / raw:.2f})")
+    print(
+        f"{'ChangePipeline.apply_batch':<34}{through:>10.1f}   ({args.docs} documents, {chunks} chunks, "
+        f"batches of {args.batch}; pipeline/raw = {through / raw:.2f})"
+    )
     lat = np.array(freshness(args.rate, args.seconds))
-    print(f"freshness commit -> searchable at {args.rate:g} docs/s background load, {len(lat)} probes: "
-          f"p50 {np.percentile(lat, 50):.0f} ms, p95 {np.percentile(lat, 95):.0f} ms, max {lat.max():.0f} ms")
+    print(
+        f"freshness commit -> searchable at {args.rate:g} docs/s background load, {len(lat)} probes: "
+        f"p50 {np.percentile(lat, 50):.0f} ms, p95 {np.percentile(lat, 95):.0f} ms, max {lat.max():.0f} ms"
+    )
     return 0
 
 

@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from feast.data_source import PushMode
-
 from twin_embedder.feast_sink import FeastFeatureSink, document_frame, open_store
 from twin_embedder.features import DocumentFeatures, StyleStats
 
@@ -26,9 +25,21 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def _batch(n: int, k: int) -> list[DocumentFeatures]:
-    return [DocumentFeatures("bench", f"d{i}", f"a{i % 8}", 2, 200, "en", T0, style=StyleStats(40, 4, 10.0, 0.5),
-                             committed_at=T0 + timedelta(seconds=k), source_lsn=k * 1_000_000 + i)
-            for i in range(n)]
+    return [
+        DocumentFeatures(
+            "bench",
+            f"d{i}",
+            f"a{i % 8}",
+            2,
+            200,
+            "en",
+            T0,
+            style=StyleStats(40, 4, 10.0, 0.5),
+            committed_at=T0 + timedelta(seconds=k),
+            source_lsn=k * 1_000_000 + i,
+        )
+        for i in range(n)
+    ]
 
 
 def _median_ms(run, batches: int, offset: int) -> float:
@@ -50,8 +61,13 @@ def main() -> None:
         store = open_store(project, Path(tmp) / "feast")
         sink = FeastFeatureSink(store)
         try:
-            bare = _median_ms(lambda k: store.push("document_stats_push", document_frame(_batch(args.docs, k)),
-                                                   to=PushMode.ONLINE_AND_OFFLINE), args.batches, 1)
+            bare = _median_ms(
+                lambda k: store.push(
+                    "document_stats_push", document_frame(_batch(args.docs, k)), to=PushMode.ONLINE_AND_OFFLINE
+                ),
+                args.batches,
+                1,
+            )
             read = _median_ms(lambda k: sink._ordered_after_stored(_batch(args.docs, k)), args.batches, 1000)
             full = _median_ms(lambda k: sink.push(_batch(args.docs, k)), args.batches, 2000)
         finally:

@@ -60,11 +60,20 @@ def sentences(n: int) -> list[str]:
 def start_server(log_path: Path) -> tuple[subprocess.Popen, str]:
     http_port, grpc_port = free_port(), free_port()
     suffix = uuid.uuid4().hex[:6]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "TWIN_LOG_JSON": "false",
-           "TWIN_HTTP_PORT": str(http_port), "TWIN_GRPC_PORT": str(grpc_port), "TWIN_SERVE_RERANK": "false",
-           "TWIN_WATCH_KAFKA": "false", "TWIN_POLL_INTERVAL_S": "3600",
-           "TWIN_EMBED_REGISTERED_NAME": f"bench-embed-{suffix}", "TWIN_LLM_REGISTERED_NAME": f"bench-llm-{suffix}",
-           "TWIN_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "TWIN_LOG_JSON": "false",
+        "TWIN_HTTP_PORT": str(http_port),
+        "TWIN_GRPC_PORT": str(grpc_port),
+        "TWIN_SERVE_RERANK": "false",
+        "TWIN_WATCH_KAFKA": "false",
+        "TWIN_POLL_INTERVAL_S": "3600",
+        "TWIN_EMBED_REGISTERED_NAME": f"bench-embed-{suffix}",
+        "TWIN_LLM_REGISTERED_NAME": f"bench-llm-{suffix}",
+        "TWIN_LOG_LEVEL": "WARNING",
+    }
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "twin_inference"], env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"127.0.0.1:{grpc_port}"
@@ -93,7 +102,7 @@ def bench_embeddings(url: str, texts: list[str], clients: int, rows: int) -> dic
     in_process = len(texts) / (time.perf_counter() - t0)
     del local
 
-    chunks = [texts[i:i + rows] for i in range(0, len(texts), rows)]
+    chunks = [texts[i : i + rows] for i in range(0, len(texts), rows)]
     per_thread = threading.local()
 
     def send(chunk):
@@ -114,8 +123,9 @@ def one_generation(url: str, prompt: str, max_tokens: int) -> dict:
     t0 = time.perf_counter()
     first = last = None
     tokens = 0
-    for chunk in client.generate_stream(messages=[{"role": "user", "content": prompt}],
-                                        params={"max_tokens": max_tokens}):
+    for chunk in client.generate_stream(
+        messages=[{"role": "user", "content": prompt}], params={"max_tokens": max_tokens}
+    ):
         now = time.perf_counter()
         if chunk.completion_tokens > tokens:
             if first is None:
@@ -135,8 +145,10 @@ def bench_generation(url: str, concurrency: int, requests: int, max_tokens: int)
     ttft, tpot = [r["ttft"] for r in runs], [r["tpot"] for r in runs]
     return {
         "tokens_per_s": sum(r["tokens"] for r in runs) / wall,
-        "ttft_p50": pct(ttft, 0.5), "ttft_p95": pct(ttft, 0.95),
-        "tpot_p50": pct(tpot, 0.5), "tpot_p95": pct(tpot, 0.95),
+        "ttft_p50": pct(ttft, 0.5),
+        "ttft_p95": pct(ttft, 0.95),
+        "tpot_p50": pct(tpot, 0.5),
+        "tpot_p95": pct(tpot, 0.95),
         "per_request_tok_s": statistics.mean(r["tokens"] / r["seconds"] for r in runs),
         "requests": requests,
     }
@@ -167,9 +179,11 @@ def main() -> None:
         print("  concurrency  requests  tokens/s  per-request tok/s  TTFT p50/p95 (ms)  TPOT p50/p95 (ms)")
         for concurrency, n in ((1, args.requests), (4, args.requests * 2)):
             g = bench_generation(url, concurrency, n, args.max_tokens)
-            print(f"  {concurrency:>11}  {n:>8}  {g['tokens_per_s']:8.1f}  {g['per_request_tok_s']:17.1f}  "
-                  f"{g['ttft_p50'] * 1000:7.0f} / {g['ttft_p95'] * 1000:<7.0f}  "
-                  f"{g['tpot_p50'] * 1000:6.1f} / {g['tpot_p95'] * 1000:.1f}")
+            print(
+                f"  {concurrency:>11}  {n:>8}  {g['tokens_per_s']:8.1f}  {g['per_request_tok_s']:17.1f}  "
+                f"{g['ttft_p50'] * 1000:7.0f} / {g['ttft_p95'] * 1000:<7.0f}  "
+                f"{g['tpot_p50'] * 1000:6.1f} / {g['tpot_p95'] * 1000:.1f}"
+            )
     except ModelUnavailable as exc:
         print(f"server unavailable: {exc}; see {log_path}", file=sys.stderr)
         raise

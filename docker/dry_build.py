@@ -60,8 +60,7 @@ def parse_env(instruction: str) -> dict[str, str]:
 
 def expand(line: str, args: dict[str, str]) -> str:
     """${NAME} and $NAME of build arguments replaced by their values (other $ forms left to the shell)."""
-    return re.sub(r"\$\{(\w+)\}|\$(\w+)",
-                  lambda m: args.get(m.group(1) or m.group(2), m.group(0)), line)
+    return re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: args.get(m.group(1) or m.group(2), m.group(0)), line)
 
 
 def stage_args(stage: list[str], build_args: dict[str, str]) -> dict[str, str]:
@@ -93,8 +92,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("service")
     parser.add_argument("--keep", action="store_true", help="keep the temporary build folder")
-    parser.add_argument("--timeout", type=float, default=300.0,
-                        help="seconds to wait for the health path (inference converts and loads models first)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=300.0,
+        help="seconds to wait for the health path (inference converts and loads models first)",
+    )
     args = parser.parse_args()
 
     dockerfile, build_args = build_args_of(args.service)
@@ -138,16 +141,27 @@ def main() -> int:
             if line.upper().startswith("ENV "):
                 env.update(parse_env(line))
         port = free_port()
-        env.update(TWIN_HTTP_HOST="127.0.0.1", TWIN_HTTP_PORT=str(port), HOME=str(work),
-                   TWIN_OTEL_SPANS_FILE=str(work / "spans.jsonl"), PATH=f"{venv}/bin:{env.get('PATH', '')}")
-        entrypoint = next(json.loads(line[len("ENTRYPOINT"):]) for line in final
-                          if line.upper().startswith("ENTRYPOINT"))
+        env.update(
+            TWIN_HTTP_HOST="127.0.0.1",
+            TWIN_HTTP_PORT=str(port),
+            HOME=str(work),
+            TWIN_OTEL_SPANS_FILE=str(work / "spans.jsonl"),
+            PATH=f"{venv}/bin:{env.get('PATH', '')}",
+        )
+        entrypoint = next(
+            json.loads(line[len("ENTRYPOINT") :]) for line in final if line.upper().startswith("ENTRYPOINT")
+        )
         health = next(line for line in final if line.upper().startswith("HEALTHCHECK"))
         literal = re.search(r"'(/[^']*)'", health)
         path = literal.group(1) if literal else env["IMAGE_HEALTH_PATH"]
 
-        process = subprocess.Popen([str(venv / "bin" / entrypoint[0]), *entrypoint[1:]], env=env,
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        process = subprocess.Popen(
+            [str(venv / "bin" / entrypoint[0]), *entrypoint[1:]],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         try:
             deadline = time.monotonic() + args.timeout
             while time.monotonic() < deadline:
@@ -157,8 +171,10 @@ def main() -> int:
                     return 1
                 try:
                     with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as reply:
-                        print(f"{args.service}: installed in {installed_s:.1f} s; {entrypoint[0]} answered "
-                              f"{reply.status} on {path} after {time.monotonic() - started - installed_s:.1f} s")
+                        print(
+                            f"{args.service}: installed in {installed_s:.1f} s; {entrypoint[0]} answered "
+                            f"{reply.status} on {path} after {time.monotonic() - started - installed_s:.1f} s"
+                        )
                         return 0
                 except OSError:
                     time.sleep(0.3)

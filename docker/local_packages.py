@@ -22,7 +22,10 @@ def local_projects(root: Path = ROOT) -> dict[str, tuple[str, list[str]]]:
     for pyproject in sorted([*root.glob("libs/*/pyproject.toml"), *root.glob("services/*/pyproject.toml")]):
         project = tomllib.loads(pyproject.read_text())["project"]
         deps = [_NAME.match(d.strip()).group() for d in project.get("dependencies", [])]
-        projects[project["name"]] = (pyproject.parent.relative_to(root).as_posix(), [d for d in deps if d.startswith("twin-")])
+        projects[project["name"]] = (
+            pyproject.parent.relative_to(root).as_posix(),
+            [d for d in deps if d.startswith("twin-")],
+        )
     return projects
 
 

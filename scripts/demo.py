@@ -20,7 +20,6 @@ from pathlib import Path
 
 import psycopg
 from kafka import KafkaConsumer
-
 from twin_cdc import connector as cdc
 from twin_cdc.settings import CdcSettings
 from twin_common.documents import DocumentRow
@@ -37,8 +36,11 @@ from twin_search.vectorstore.edge import EdgeVectorStore
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "samples" / "corpus"
 TENANT, AUTHOR = "demo", "alex"
-QUESTIONS = ["How do I keep a consumer idempotent?", "what should I check before winter in the hive?",
-             "which function computes the sliding window in the code?"]
+QUESTIONS = [
+    "How do I keep a consumer idempotent?",
+    "what should I check before winter in the hive?",
+    "which function computes the sliding window in the code?",
+]
 
 
 def step(text: str) -> None:
@@ -58,8 +60,12 @@ def as_git_repository(folder: Path, into: Path) -> Path:
 def ingest() -> None:
     with tempfile.TemporaryDirectory(prefix="twin-demo-repo-") as tmp:
         repo = as_git_repository(CORPUS / "repo", Path(tmp) / "kettle")
-        for source, kind in [(CORPUS / "articles", "article"), (CORPUS / "posts.jsonl", "post"),
-                             (CORPUS / "notes", "note"), (repo, "repository")]:
+        for source, kind in [
+            (CORPUS / "articles", "article"),
+            (CORPUS / "posts.jsonl", "post"),
+            (CORPUS / "notes", "note"),
+            (repo, "repository"),
+        ]:
             ingest_cli.main([str(source), "--tenant", TENANT, "--author", AUTHOR, "--kind", kind])
 
 
@@ -89,8 +95,10 @@ def search(retriever: HybridRetriever, question: str) -> None:
     print(f"\nQ: {question}   ({sum(result.timings_ms.values()):.0f} ms)")
     for rank, hit in enumerate(result.hits, 1):
         p = hit.payload
-        print(f"  [{rank}] {p['title'] or '(untitled ' + p['kind'] + ')'} ({p['kind']}, chunk {p['position']}): "
-              f"{p['text'][:110].replace(chr(10), ' ')}...")
+        print(
+            f"  [{rank}] {p['title'] or '(untitled ' + p['kind'] + ')'} ({p['kind']}, chunk {p['position']}): "
+            f"{p['text'][:110].replace(chr(10), ' ')}..."
+        )
 
 
 def main() -> int:
@@ -107,9 +115,13 @@ def main() -> int:
     embedder = LocalEmbedder()
     with tempfile.TemporaryDirectory(prefix="twin-demo-") as tmp:
         indexer = DocumentIndexer(EdgeVectorStore(Path(tmp) / "store"), embedder)
-        consumer = KafkaConsumer(CDC_DOCUMENTS, bootstrap_servers=KafkaSettings().bootstrap_servers,
-                                 group_id=f"demo-{uuid.uuid4().hex[:8]}", auto_offset_reset="earliest",
-                                 enable_auto_commit=False)
+        consumer = KafkaConsumer(
+            CDC_DOCUMENTS,
+            bootstrap_servers=KafkaSettings().bootstrap_servers,
+            group_id=f"demo-{uuid.uuid4().hex[:8]}",
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
         applied = apply_changes(consumer, indexer, expect_quiet_s=8.0)
         print(f"applied {applied} changes; {indexer.store.count(SearchFilter(TENANT))} chunks searchable")
 
@@ -122,12 +134,17 @@ def main() -> int:
         with psycopg.connect(PostgresSettings().dsn(), autocommit=True) as conn:
             doc_id, title = conn.execute(
                 "SELECT id, title FROM documents WHERE tenant_id = %s AND kind = 'note' ORDER BY external_id LIMIT 1",
-                (TENANT,)).fetchone()
-            conn.execute("UPDATE documents SET content = content || %s, content_hash = md5(random()::text), "
-                         "updated_at = now() WHERE id = %s",
-                         ("\n\nAddendum: the demo appended this sentence about quokkas.", doc_id))
-            victim = conn.execute("SELECT id, title FROM documents WHERE tenant_id = %s AND kind = 'post' "
-                                  "ORDER BY external_id LIMIT 1", (TENANT,)).fetchone()
+                (TENANT,),
+            ).fetchone()
+            conn.execute(
+                "UPDATE documents SET content = content || %s, content_hash = md5(random()::text), "
+                "updated_at = now() WHERE id = %s",
+                ("\n\nAddendum: the demo appended this sentence about quokkas.", doc_id),
+            )
+            victim = conn.execute(
+                "SELECT id, title FROM documents WHERE tenant_id = %s AND kind = 'post' ORDER BY external_id LIMIT 1",
+                (TENANT,),
+            ).fetchone()
             conn.execute("DELETE FROM documents WHERE id = %s", (victim[0],))
         applied = apply_changes(consumer, indexer)
         print(f"applied {applied} changes (update of '{title}', delete of '{victim[1]}')")

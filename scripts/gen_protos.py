@@ -42,7 +42,9 @@ def generate(out_root: Path) -> None:
 
 
 def generated_files(root: Path) -> list[Path]:
-    return sorted(p.relative_to(root) for p in (root / "twin").rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    return sorted(
+        p.relative_to(root) for p in (root / "twin").rglob("*") if p.is_file() and "__pycache__" not in p.parts
+    )
 
 
 def check() -> int:

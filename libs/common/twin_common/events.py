@@ -130,36 +130,105 @@ class ModelRegistered(Event):
     model_uri: str
 
 
+class CacheHit(StrEnum):
+    NONE = "none"
+    EXACT = "exact"
+    SEMANTIC = "semantic"
+
+
+class GuardrailOutcome(BaseModel):
+    """What one rail decided about one request (never the raw classifier output or the unmasked text)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rail: str  # e.g. "input.pii", "input.injection", "retrieval.injection", "output.toxicity"
+    decision: Literal["pass", "flag", "mask", "block", "drop", "retract"]
+    score: float | None = None
+    latency_ms: float = 0.0
+    detail: str | None = None  # e.g. the entity types masked; never the values
+
+
 class RequestLogged(Event):
-    """One gateway request, as the monitor sees it (no raw secrets; text kept for drift analysis)."""
+    """One gateway request, as the monitor and the trainer see it.
+
+    Text is the masked form (what reached the model); no key, secret or unmasked PII is ever in it. Timings in
+    milliseconds: ttft from the request's arrival to the first generated token, tpot per output token after it.
+    """
 
     EVENT_TYPE: ClassVar[str] = "request.logged"
     event_type: Literal["request.logged"] = "request.logged"
+    schema_version: int = 2
 
     request_id: str
     tenant_id: str
+    key_id: str | None = None
+    surface: str | None = None  # "grpc" | "rest" | "openai" | "web"
     route: str
-    model: str | None = None
+    intent: str | None = None  # what the router's classifier chose
+    model: str | None = None  # the model that answered (after fallbacks)
+    model_version: str | None = None
+    template_version: str | None = None
+    status: Literal["ok", "blocked", "retracted", "error"] = "ok"
+    error_code: str | None = None
     prompt: str
     response: str | None = None
+    streamed: bool = False
     latency_ms: float
+    stage_latencies_ms: dict[str, float] = Field(default_factory=dict)
+    ttft_ms: float | None = None
+    tpot_ms: float | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    cache_hit: bool = False
+    cache_hit: CacheHit = CacheHit.NONE
+    cache_similarity: float | None = None
+    fallbacks: int = 0  # endpoints tried and failed before the one that answered
     retrieved_document_ids: list[str] = Field(default_factory=list)
+    cited_document_ids: list[str] = Field(default_factory=list)
+    query_embedding: list[float] | None = None  # the retrieval query's embedding, for drift
+    embedding_model: str | None = None
+    guardrails: list[GuardrailOutcome] = Field(default_factory=list)
     blocked_by: str | None = None
 
 
 class FeedbackGiven(Event):
-    """A user's rating of an answer; closes the loop to the trainer."""
+    """A user's rating of an answer; closes the loop to the trainer (a correction is a preference pair:
+    `corrected_answer` chosen, `answer` rejected)."""
 
     EVENT_TYPE: ClassVar[str] = "feedback.given"
     event_type: Literal["feedback.given"] = "feedback.given"
 
     request_id: str
     tenant_id: str
+    key_id: str | None = None
     rating: int = Field(ge=-1, le=1)
     comment: str | None = None
+    corrected_answer: str | None = None
+    # The request as it was answered (masked), so consumers need no join with the request log.
+    question: str | None = None
+    answer: str | None = None
+    model: str | None = None
+    model_version: str | None = None
+
+
+class DriftAlert(Event):
+    """A drift test failed on a monitoring window; one per metric per window (the monitor de-duplicates)."""
+
+    EVENT_TYPE: ClassVar[str] = "drift.alert"
+    event_type: Literal["drift.alert"] = "drift.alert"
+
+    alert_id: str  # deterministic: tenant, model, window and metric, so a replay is recognisable
+    tenant_id: str
+    route: str | None = None
+    model: str | None = None
+    model_version: str | None = None
+    metric: str  # e.g. "query_embedding_drift", "prompt_length_drift", "latency_ms_drift"
+    method: str | None = None
+    score: float
+    threshold: float
+    window_id: str
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+    report_id: str | None = None
 
 
 class DeadLetter(Event):

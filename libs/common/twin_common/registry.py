@@ -243,9 +243,9 @@ def download_version(
         try:
             # the storage location of the version, so the download needs no process-global registry URI
             location = _client(uri).get_model_version_download_uri(info.name, info.version)
-            downloaded = Path(mlflow.artifacts.download_artifacts(
-                artifact_uri=location, dst_path=str(staging), tracking_uri=uri
-            ))
+            downloaded = Path(
+                mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=str(staging), tracking_uri=uri)
+            )
             if not (downloaded / "MLmodel").exists():
                 raise RegistryError(f"{info.uri} has no MLmodel file at {location}")
             try:

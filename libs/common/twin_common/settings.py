@@ -8,18 +8,40 @@ configuration; in Kubernetes the chart sets the TWIN_* variables.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# Ports of the local stack; unusual numbers so they do not collide with servers a developer already runs.
-LOCAL_PG_PORT = 55432
-LOCAL_KAFKA_PORT = 59092
-LOCAL_KAFKA_CONTROLLER_PORT = 59093
-LOCAL_CONNECT_PORT = 58083
-LOCAL_REDIS_PORT = 56379
-LOCAL_MLFLOW_PORT = 55000
+# Ports of the local stack: unusual numbers so they do not collide with servers a developer already runs, and
+# below Linux's ephemeral range (32768-60999), so an outgoing connection or a server bound to "any free port"
+# can never hold one. TWIN_LOCAL_PORT_OFFSET shifts every local default (backing servers and services alike),
+# so several checkouts can each run their own stack on one machine.
+LOCAL_PORT_OFFSET = int(os.environ.get("TWIN_LOCAL_PORT_OFFSET", "0"))
+
+
+def local_port(port: int) -> int:
+    """A default port of the local stack, shifted by TWIN_LOCAL_PORT_OFFSET."""
+    return port + LOCAL_PORT_OFFSET
+
+
+LOCAL_PG_PORT = local_port(15432)
+LOCAL_KAFKA_PORT = local_port(19092)
+LOCAL_KAFKA_CONTROLLER_PORT = local_port(19093)
+LOCAL_CONNECT_PORT = local_port(18083)
+LOCAL_REDIS_PORT = local_port(16379)
+LOCAL_MLFLOW_PORT = local_port(15000)
+# Default ports of the platform's own services (TWIN_HTTP_PORT / TWIN_GRPC_PORT override each).
+LOCAL_INGEST_PORT = local_port(8101)
+LOCAL_CDC_PORT = local_port(8102)
+LOCAL_EMBEDDER_PORT = local_port(8103)
+LOCAL_TRAINER_PORT = local_port(8104)
+LOCAL_INFERENCE_PORT = local_port(8105)
+LOCAL_INFERENCE_GRPC_PORT = local_port(8106)
+LOCAL_MONITOR_PORT = local_port(8107)
+LOCAL_GATEWAY_PORT = local_port(8100)
+LOCAL_GATEWAY_GRPC_PORT = local_port(50051)
 
 
 def repo_root() -> Path:
@@ -27,8 +49,18 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parents[3]
 
 
+def local_env_file() -> Path:
+    """The local stack's generated settings (credentials drawn on its first start), read by every settings
+    object after the process environment; absent in containers, where the environment says everything."""
+    return Path(os.environ.get("TWIN_STACK_HOME", repo_root() / ".local")) / "stack.env"
+
+
+def _config(env_prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(env_prefix=env_prefix, extra="ignore", env_file=local_env_file())
+
+
 class PostgresSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TWIN_PG_", extra="ignore")
+    model_config = _config("TWIN_PG_")
 
     host: str = "127.0.0.1"
     port: int = LOCAL_PG_PORT
@@ -37,31 +69,29 @@ class PostgresSettings(BaseSettings):
     database: str = "twin"
 
     def dsn(self, database: str | None = None) -> str:
-        return (
-            f"postgresql://{self.user}:{self.password}@{self.host}:{self.port}/{database or self.database}"
-        )
+        return f"postgresql://{self.user}:{self.password}@{self.host}:{self.port}/{database or self.database}"
 
 
 class KafkaSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TWIN_KAFKA_", extra="ignore")
+    model_config = _config("TWIN_KAFKA_")
 
     bootstrap_servers: str = f"127.0.0.1:{LOCAL_KAFKA_PORT}"
 
 
 class ConnectSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TWIN_CONNECT_", extra="ignore")
+    model_config = _config("TWIN_CONNECT_")
 
     url: str = f"http://127.0.0.1:{LOCAL_CONNECT_PORT}"
 
 
 class RedisSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TWIN_REDIS_", extra="ignore")
+    model_config = _config("TWIN_REDIS_")
 
     url: str = f"redis://127.0.0.1:{LOCAL_REDIS_PORT}/0"
 
 
 class MlflowSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TWIN_MLFLOW_", extra="ignore")
+    model_config = _config("TWIN_MLFLOW_")
 
     tracking_uri: str = f"http://127.0.0.1:{LOCAL_MLFLOW_PORT}"
 
@@ -69,17 +99,29 @@ class MlflowSettings(BaseSettings):
 class TelemetrySettings(BaseSettings):
     """Where traces go: an OTLP collector when one is configured, else a JSON-lines file."""
 
-    model_config = SettingsConfigDict(env_prefix="TWIN_OTEL_", extra="ignore")
+    model_config = _config("TWIN_OTEL_")
 
     otlp_endpoint: str | None = None
     spans_file: Path | None = Field(default_factory=lambda: repo_root() / ".local" / "telemetry" / "spans.jsonl")
     enabled: bool = True
 
 
+class InternalAuthSettings(BaseSettings):
+    """The shared service token that internal APIs (ingest, the embedder's read view, inference) require from
+    their callers (the gateway and operators), sent as the SERVICE_TOKEN_HEADER header / gRPC metadata."""
+
+    model_config = _config("TWIN_")
+
+    service_token: SecretStr | None = None
+
+
+SERVICE_TOKEN_HEADER = "x-twin-service-token"
+
+
 class ServiceSettings(BaseSettings):
     """Base of every service's settings object: identity, where it listens, logging, telemetry."""
 
-    model_config = SettingsConfigDict(env_prefix="TWIN_", extra="ignore")
+    model_config = _config("TWIN_")
 
     service_name: str = "twin"
     http_host: str = "127.0.0.1"

@@ -20,6 +20,7 @@ DOCUMENTS_INDEXED = "twin.documents.indexed"
 MODELS_REGISTERED = "twin.models.registered"
 REQUESTS = "twin.requests"
 FEEDBACK = "twin.feedback"
+DRIFT_ALERTS = "twin.drift.alerts"
 
 DEAD_LETTER_SUFFIX = ".dlq"
 

@@ -62,11 +62,13 @@ class InferenceClient:
         self.max_rows_per_call = max_rows_per_call  # longer lists are sent in several calls
         if protocol == "http":
             import tritonclient.http as triton
+
             self._client = triton.InferenceServerClient(
                 url=self.url, connection_timeout=timeout_s, network_timeout=timeout_s
             )
         else:
             import tritonclient.grpc as triton
+
             self._client = triton.InferenceServerClient(url=self.url)
         self._triton = triton
 
@@ -149,8 +151,9 @@ class InferenceClient:
         each piece. Not retried once a piece has arrived.
         """
         if self.protocol != "grpc":
-            raise InferenceError("generate_stream needs protocol='grpc' (V2 REST has no streaming)",
-                                 model=self.llm_model)
+            raise InferenceError(
+                "generate_stream needs protocol='grpc' (V2 REST has no streaming)", model=self.llm_model
+            )
         inputs = self._generation_inputs(prompt, messages, params)
         client = self._triton.InferenceServerClient(url=self.url)  # one stream per gRPC client
         pieces: queue.Queue = queue.Queue()
@@ -161,8 +164,9 @@ class InferenceClient:
                 try:
                     result, error = pieces.get(timeout=self.timeout_s)
                 except queue.Empty:
-                    raise InferenceTimeout(f"{self.llm_model}: no token within {self.timeout_s} s",
-                                           model=self.llm_model) from None
+                    raise InferenceTimeout(
+                        f"{self.llm_model}: no token within {self.timeout_s} s", model=self.llm_model
+                    ) from None
                 if error is not None:
                     raise from_triton(error, self.llm_model)
                 finish = _first_str(result.as_numpy("finish_reason"))
@@ -192,7 +196,7 @@ class InferenceClient:
 
     def _chunks(self, rows: Sequence[str]) -> list[Sequence[str]]:
         step = max(1, self.max_rows_per_call)
-        return [rows[i:i + step] for i in range(0, len(rows), step)]
+        return [rows[i : i + step] for i in range(0, len(rows), step)]
 
     def _generation_inputs(self, prompt, messages, params) -> list:
         if (prompt is None) == (messages is None):

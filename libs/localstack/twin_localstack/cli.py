@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "logs":
         logfile = stack.component(args.name).logfile
         lines = logfile.read_text(errors="replace").splitlines() if logfile.exists() else []
-        print("\n".join(lines[-args.n:]))
+        print("\n".join(lines[-args.n :]))
         return 0
     return _print_status(stack)
 
@@ -61,7 +61,9 @@ def _print_status(stack: Stack) -> int:
     for row in rows:
         state = "healthy" if row.healthy else ("starting" if row.running else "down")
         print(f"{row.name:<10} {row.pid or '-':>8}  {state:<9} {row.endpoint}")
-    print(f"{'telemetry':<10} {'':>8}  {'file' if 'file' in stack.telemetry_target() else 'otlp':<9} {stack.telemetry_target()}")
+    print(
+        f"{'telemetry':<10} {'':>8}  {'file' if 'file' in stack.telemetry_target() else 'otlp':<9} {stack.telemetry_target()}"
+    )
     print(f"state under {stack.paths.home}")
     return 0 if all(r.healthy for r in rows) else 1
 

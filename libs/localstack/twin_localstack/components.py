@@ -27,6 +27,7 @@ from twin_common.settings import (
     PostgresSettings,
     RedisSettings,
 )
+
 from twin_localstack.install import postgres_bin_dir
 from twin_localstack.paths import StackPaths
 from twin_localstack.process import kill_pid, pid_alive, read_pid, spawn, stop_pid, wait_until
@@ -186,12 +187,22 @@ class Postgres(Component):
             for path in (self.datadir, pwfile, self.socketdir, self.logfile.parent):
                 os.chown(path, entry.pw_uid, entry.pw_gid)
         subprocess.run(
-            self._as_postgres_user([
-                self._bin("initdb"), "-D", str(self.datadir), "-U", self.settings.user,
-                f"--pwfile={pwfile}", "--auth-local=trust", "--auth-host=scram-sha-256",
-                "--encoding=UTF8", "--locale=C.UTF-8",
-            ]),
-            check=True, stdout=subprocess.DEVNULL,
+            self._as_postgres_user(
+                [
+                    self._bin("initdb"),
+                    "-D",
+                    str(self.datadir),
+                    "-U",
+                    self.settings.user,
+                    f"--pwfile={pwfile}",
+                    "--auth-local=trust",
+                    "--auth-host=scram-sha-256",
+                    "--encoding=UTF8",
+                    "--locale=C.UTF-8",
+                ]
+            ),
+            check=True,
+            stdout=subprocess.DEVNULL,
         )
         pwfile.unlink()
         with (self.datadir / "postgresql.conf").open("a") as conf:
@@ -215,8 +226,11 @@ class Postgres(Component):
             self.logfile.touch()
             os.chown(self.logfile, entry.pw_uid, entry.pw_gid)
         subprocess.run(
-            self._as_postgres_user([self._bin("pg_ctl"), "-D", str(self.datadir), "-l", str(self.logfile), "-w", "-t", "60", "start"]),
-            check=True, stdout=subprocess.DEVNULL,
+            self._as_postgres_user(
+                [self._bin("pg_ctl"), "-D", str(self.datadir), "-l", str(self.logfile), "-w", "-t", "60", "start"]
+            ),
+            check=True,
+            stdout=subprocess.DEVNULL,
         )
         pid = (self.datadir / "postmaster.pid").read_text().splitlines()[0]
         self.pidfile.write_text(pid)
@@ -225,9 +239,23 @@ class Postgres(Component):
 
     def _psql(self, sql: str, database: str = "postgres") -> str:
         result = subprocess.run(
-            [self._bin("psql"), "-h", self.settings.host, "-p", str(self.settings.port), "-U", self.settings.user,
-             "-d", database, "-tAc", sql],
-            check=True, capture_output=True, text=True, env={**os.environ, "PGPASSWORD": self.settings.password},
+            [
+                self._bin("psql"),
+                "-h",
+                self.settings.host,
+                "-p",
+                str(self.settings.port),
+                "-U",
+                self.settings.user,
+                "-d",
+                database,
+                "-tAc",
+                sql,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PGPASSWORD": self.settings.password},
         )
         return result.stdout.strip()
 
@@ -255,7 +283,9 @@ class Postgres(Component):
         if (self.datadir / "postmaster.pid").exists():
             subprocess.run(
                 self._as_postgres_user([self._bin("pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "stop"]),
-                check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                check=False,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
         super().stop()
 
@@ -279,9 +309,23 @@ class Redis(Component):
         datadir = self.paths.data / "redis"
         datadir.mkdir(parents=True, exist_ok=True)
         spawn(
-            ["redis-server", "--bind", self.host, "--port", str(self.port), "--dir", str(datadir),
-             "--appendonly", "yes", "--save", "", "--protected-mode", "yes"],
-            self.pidfile, self.logfile,
+            [
+                "redis-server",
+                "--bind",
+                self.host,
+                "--port",
+                str(self.port),
+                "--dir",
+                str(datadir),
+                "--appendonly",
+                "yes",
+                "--save",
+                "",
+                "--protected-mode",
+                "yes",
+            ],
+            self.pidfile,
+            self.logfile,
         )
 
     def healthy(self) -> bool:
@@ -325,10 +369,16 @@ class _JavaComponent(Component):
     def _java(self, config: Path) -> list[str]:
         java = shutil.which("java") or "java"
         return [
-            java, f"-Xms128m", f"-Xmx{self.heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+            java,
+            "-Xms128m",
+            f"-Xmx{self.heap}",
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={self._log4j()}",
-            "-cp", str(self.paths.jars / self.jar_profile / "*"),
-            self.main_class, str(config),
+            "-cp",
+            str(self.paths.jars / self.jar_profile / "*"),
+            self.main_class,
+            str(config),
         ]
 
 
@@ -374,10 +424,21 @@ class Kafka(_JavaComponent):
         if not (self.datadir / "meta.properties").exists():
             cluster_id = self._cluster_id()
             formatted = subprocess.run(
-                [shutil.which("java") or "java", "-cp", str(self.paths.jars / "kafka" / "*"),
-                 f"-Dlog4j2.configurationFile={self._log4j()}",
-                 "kafka.tools.StorageTool", "format", "--cluster-id", cluster_id, "--config", str(config)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                [
+                    shutil.which("java") or "java",
+                    "-cp",
+                    str(self.paths.jars / "kafka" / "*"),
+                    f"-Dlog4j2.configurationFile={self._log4j()}",
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "--cluster-id",
+                    cluster_id,
+                    "--config",
+                    str(config),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
             )
             if formatted.returncode != 0:
                 raise RuntimeError(
@@ -495,10 +556,24 @@ class Mlflow(Component):
         artifacts.mkdir(parents=True, exist_ok=True)
         backend = f"postgresql+psycopg://{pg.user}:{pg.password}@{pg.host}:{pg.port}/mlflow"
         spawn(
-            [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend,
-             "--artifacts-destination", artifacts.as_uri(), "--host", self.host, "--port", str(self.port),
-             "--workers", "1"],
-            self.pidfile, self.logfile,
+            [
+                sys.executable,
+                "-m",
+                "mlflow",
+                "server",
+                "--backend-store-uri",
+                backend,
+                "--artifacts-destination",
+                artifacts.as_uri(),
+                "--host",
+                self.host,
+                "--port",
+                str(self.port),
+                "--workers",
+                "1",
+            ],
+            self.pidfile,
+            self.logfile,
             # the GenAI job runner (huey consumers, ~2 GB) serves nothing the platform uses
             env={"MLFLOW_TRACKING_URI": "", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
         )

@@ -79,8 +79,15 @@ def ensure_jars(paths: StackPaths) -> None:
         shutil.rmtree(target, ignore_errors=True)
         subprocess.run(
             [
-                "mvn", "-q", "-B", "-f", str(POM), f"-P{profile}",
-                "dependency:copy-dependencies", f"-DoutputDirectory={target}", "-DincludeScope=runtime",
+                "mvn",
+                "-q",
+                "-B",
+                "-f",
+                str(POM),
+                f"-P{profile}",
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={target}",
+                "-DincludeScope=runtime",
             ],
             check=True,
         )

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from twin_common.settings import TelemetrySettings
+
 from twin_localstack.components import Component, all_components
 from twin_localstack.install import install
 from twin_localstack.paths import StackPaths
@@ -68,8 +69,7 @@ class Stack:
 
     def status(self) -> list[ComponentStatus]:
         return [
-            ComponentStatus(c.name, c.pid(), c.running(), c.healthy(), c.endpoint())
-            for c in self.components.values()
+            ComponentStatus(c.name, c.pid(), c.running(), c.healthy(), c.endpoint()) for c in self.components.values()
         ]
 
     @staticmethod

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict
-
 from twin_common.documents import DocumentKind, DocumentRow
+
 from twin_search.cleaning import clean_text
 
 TokenCounter = Callable[[str], int]
@@ -42,12 +42,14 @@ class ChunkingSettings:
 
     model_max_tokens: int = 256
     special_tokens: int = 2  # [CLS] and [SEP] take two of the model's positions
-    limits: dict[DocumentKind, KindLimits] = field(default_factory=lambda: {
-        DocumentKind.POST: KindLimits(max_tokens=250, overlap_tokens=25),
-        DocumentKind.ARTICLE: KindLimits(max_tokens=254, overlap_tokens=32, max_chars=2000, min_chars=1000),
-        DocumentKind.NOTE: KindLimits(max_tokens=254, overlap_tokens=32, max_chars=2000, min_chars=1000),
-        DocumentKind.REPOSITORY: KindLimits(max_tokens=254, overlap_tokens=24, max_chars=1500, unit="code"),
-    })
+    limits: dict[DocumentKind, KindLimits] = field(
+        default_factory=lambda: {
+            DocumentKind.POST: KindLimits(max_tokens=250, overlap_tokens=25),
+            DocumentKind.ARTICLE: KindLimits(max_tokens=254, overlap_tokens=32, max_chars=2000, min_chars=1000),
+            DocumentKind.NOTE: KindLimits(max_tokens=254, overlap_tokens=32, max_chars=2000, min_chars=1000),
+            DocumentKind.REPOSITORY: KindLimits(max_tokens=254, overlap_tokens=24, max_chars=1500, unit="code"),
+        }
+    )
 
     @property
     def token_budget(self) -> int:
@@ -84,8 +86,9 @@ def point_id(document_id: str, position: int, model: str) -> str:
 
 
 class Chunker:
-    def __init__(self, count_tokens: TokenCounter, model_name: str, model_version: str,
-                 settings: ChunkingSettings | None = None):
+    def __init__(
+        self, count_tokens: TokenCounter, model_name: str, model_version: str, settings: ChunkingSettings | None = None
+    ):
         self.count_tokens = count_tokens
         self.model_name = model_name
         self.model_version = model_version
@@ -99,10 +102,20 @@ class Chunker:
         pieces = self.split(text, doc.kind)
         return [
             Chunk(
-                chunk_id=point_id(doc.id, position, self.model_name), document_id=doc.id, tenant_id=doc.tenant_id,
-                author_id=doc.author_id, kind=doc.kind, title=doc.title, url=doc.url, tags=doc.tags,
-                position=position, text=piece, content_hash=doc.content_hash, token_count=self.count_tokens(piece),
-                embedding_model=self.model_name, embedding_model_version=self.model_version,
+                chunk_id=point_id(doc.id, position, self.model_name),
+                document_id=doc.id,
+                tenant_id=doc.tenant_id,
+                author_id=doc.author_id,
+                kind=doc.kind,
+                title=doc.title,
+                url=doc.url,
+                tags=doc.tags,
+                position=position,
+                text=piece,
+                content_hash=doc.content_hash,
+                token_count=self.count_tokens(piece),
+                embedding_model=self.model_name,
+                embedding_model_version=self.model_version,
             )
             for position, piece in enumerate(pieces)
         ]

@@ -9,7 +9,9 @@ import unicodedata
 from twin_common.documents import DocumentKind
 
 _SCRIPT_STYLE = re.compile(r"<(script|style|nav|footer|header)\b[^>]*>.*?</\1>", re.IGNORECASE | re.DOTALL)
-_BLOCK_TAGS = re.compile(r"</?(p|div|br|li|ul|ol|h[1-6]|tr|table|section|article|blockquote|pre)\b[^>]*>", re.IGNORECASE)
+_BLOCK_TAGS = re.compile(
+    r"</?(p|div|br|li|ul|ol|h[1-6]|tr|table|section|article|blockquote|pre)\b[^>]*>", re.IGNORECASE
+)
 _TAGS = re.compile(r"<[^>]+>")
 _MD_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
 _MD_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")

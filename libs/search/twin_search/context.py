@@ -24,8 +24,9 @@ class Context:
     tokens: int
 
 
-def build_context(hits: Sequence[ScoredChunk], count_tokens: Callable[[str], int], token_budget: int,
-                  top_k: int) -> Context:
+def build_context(
+    hits: Sequence[ScoredChunk], count_tokens: Callable[[str], int], token_budget: int, top_k: int
+) -> Context:
     """Numbered passages `[n] title\\ntext`, in rank order, stopping before the budget would be exceeded."""
     parts, citations, used = [], [], 0
     for hit in hits:
@@ -38,6 +39,13 @@ def build_context(hits: Sequence[ScoredChunk], count_tokens: Callable[[str], int
             continue  # a smaller later chunk may still fit
         parts.append(block)
         used += tokens
-        citations.append(Citation(payload["document_id"], payload.get("title") or "", payload.get("url"),
-                                  int(payload.get("position", 0)), hit.score))
+        citations.append(
+            Citation(
+                payload["document_id"],
+                payload.get("title") or "",
+                payload.get("url"),
+                int(payload.get("position", 0)),
+                hit.score,
+            )
+        )
     return Context("\n\n".join(parts), citations, used)

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from twin_search.vectorstore.base import ScoredChunk
 
 
-def reciprocal_rank_fusion(rankings: Sequence[Sequence[ScoredChunk]], k: int = 60,
-                           weights: Sequence[float] | None = None) -> list[ScoredChunk]:
+def reciprocal_rank_fusion(
+    rankings: Sequence[Sequence[ScoredChunk]], k: int = 60, weights: Sequence[float] | None = None
+) -> list[ScoredChunk]:
     """score(chunk) = sum_i w_i / (k + rank_i(chunk)), ranks from 1; a chunk in several lists counts once per list."""
     if k < 0:
         raise ValueError("RRF k must be >= 0")

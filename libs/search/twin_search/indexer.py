@@ -10,8 +10,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-
 from twin_common.documents import DocumentRow
+
 from twin_search.chunking import Chunk, Chunker
 from twin_search.embedding import Embedder
 from twin_search.sparse import Bm25Encoder
@@ -26,8 +26,14 @@ class IndexResult:
 
 
 class DocumentIndexer:
-    def __init__(self, store: VectorStore, embedder: Embedder, bm25: Bm25Encoder | None = None,
-                 chunker: Chunker | None = None, batch_size: int = 64):
+    def __init__(
+        self,
+        store: VectorStore,
+        embedder: Embedder,
+        bm25: Bm25Encoder | None = None,
+        chunker: Chunker | None = None,
+        batch_size: int = 64,
+    ):
         self.store = store
         self.embedder = embedder
         self.bm25 = bm25 or Bm25Encoder()
@@ -44,20 +50,22 @@ class DocumentIndexer:
         """Make the store hold exactly this version of the document's chunks."""
         return self.index_many([doc])[0]
 
-    def index_many(self, docs: Iterable[DocumentRow], vectors: np.ndarray | None = None,
-                   chunks: list[list[Chunk]] | None = None) -> list[IndexResult]:
+    def index_many(
+        self, docs: Iterable[DocumentRow], vectors: np.ndarray | None = None, chunks: list[list[Chunk]] | None = None
+    ) -> list[IndexResult]:
         """`chunks`, when the caller already chunked the documents: one list per document, in order."""
         docs = list(docs)
         if chunks is not None and len(chunks) != len(docs):
             raise ValueError(f"{len(chunks)} chunk lists for {len(docs)} documents")
-        chunked = list(zip(docs, chunks if chunks is not None else [self.chunker.chunk(doc) for doc in docs],
-                           strict=True))
+        chunked = list(
+            zip(docs, chunks if chunks is not None else [self.chunker.chunk(doc) for doc in docs], strict=True)
+        )
         all_chunks = [c for _, doc_chunks in chunked for c in doc_chunks]
         if vectors is None:
             vectors = self.embed_chunks(all_chunks)
         items = self.prepare(all_chunks, vectors)
         for start in range(0, len(items), 512):
-            self.store.upsert(items[start:start + 512])
+            self.store.upsert(items[start : start + 512])
         results = []
         for doc, doc_chunks in chunked:
             fresh = {c.chunk_id for c in doc_chunks}

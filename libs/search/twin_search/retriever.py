@@ -4,8 +4,8 @@ de-duplicated, optionally reranked by a cross-encoder; each stage timed."""
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -47,9 +47,15 @@ class RetrievalResult:
 
 
 class HybridRetriever:
-    def __init__(self, store: VectorStore, embedder: Embedder, bm25: Bm25Encoder | None = None,
-                 settings: RetrievalSettings | None = None, reranker: Reranker | None = None,
-                 expander: QueryExpander | None = None):
+    def __init__(
+        self,
+        store: VectorStore,
+        embedder: Embedder,
+        bm25: Bm25Encoder | None = None,
+        settings: RetrievalSettings | None = None,
+        reranker: Reranker | None = None,
+        expander: QueryExpander | None = None,
+    ):
         self.store = store
         self.embedder = embedder
         self.bm25 = bm25 or Bm25Encoder()
@@ -57,8 +63,15 @@ class HybridRetriever:
         self.reranker = reranker
         self.expander = expander
 
-    def search(self, query: str, flt: SearchFilter, top_k: int = 10, mode: Mode = Mode.HYBRID,
-               rerank: bool = True, per_document: bool = True) -> RetrievalResult:
+    def search(
+        self,
+        query: str,
+        flt: SearchFilter,
+        top_k: int = 10,
+        mode: Mode = Mode.HYBRID,
+        rerank: bool = True,
+        per_document: bool = True,
+    ) -> RetrievalResult:
         result = RetrievalResult(hits=[])
         timer = _Timer(result.timings_ms)
         if self.expander is not None and self.settings.expansions > 0:
@@ -96,7 +109,7 @@ class HybridRetriever:
                 reranked_head = [ScoredChunk(h.chunk_id, s, h.payload) for s, _, h in reranked]
                 if self.settings.rerank_fusion == "rrf":
                     reranked_head = reciprocal_rank_fusion([head, reranked_head], k=self.settings.rrf_k)
-                fused = reranked_head + fused[len(head):]
+                fused = reranked_head + fused[len(head) :]
                 result.reranked = True
         result.hits = fused[:top_k]
         return result

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from twin_common.documents import DocumentKind
+
 from twin_search.vectorstore.base import SearchFilter
 
 QueryExpander = Callable[[str, int], list[str]]
@@ -26,8 +27,9 @@ _KIND_WORDS = {
 def self_query(query: str, flt: SearchFilter, known_tags: Iterable[str] = ()) -> SearchFilter:
     """The filter narrowed by the kinds and known tags that the query names (tenant and authors untouched)."""
     text = f" {query.lower()} "
-    kinds = tuple(k.value for k, words in _KIND_WORDS.items() if any(re.search(rf"\b{re.escape(w)}\b", text)
-                                                                        for w in words))
+    kinds = tuple(
+        k.value for k, words in _KIND_WORDS.items() if any(re.search(rf"\b{re.escape(w)}\b", text) for w in words)
+    )
     tags = tuple(t for t in known_tags if re.search(rf"(?<![\w-]){re.escape(t.lower())}(?![\w-])", text))
     return replace(flt, kinds=flt.kinds or kinds, tags=flt.tags or tags)
 
@@ -47,8 +49,10 @@ def expand(query: str, expander: QueryExpander | None, n: int) -> list[str]:
 
 
 _NUMBERING = re.compile(r"^\s*(?:[-*\u2022]|\d+[.):]|query\s*\d*\s*:)\s*", re.IGNORECASE)
-EXPANSION_PROMPT = ("Rewrite the search query below in {n} different ways, using other words a document might use. "
-                    "Answer with one query per line, nothing else.\n\nQuery: {query}")
+EXPANSION_PROMPT = (
+    "Rewrite the search query below in {n} different ways, using other words a document might use. "
+    "Answer with one query per line, nothing else.\n\nQuery: {query}"
+)
 
 
 class LlmQueryExpander:

@@ -26,9 +26,14 @@ class Bm25Settings:
 class Bm25Encoder:
     def __init__(self, settings: Bm25Settings | None = None):
         self.settings = settings or Bm25Settings()
-        self._model = qdrant_edge.Bm25(qdrant_edge.Bm25Config(
-            k=self.settings.k1, b=self.settings.b, avg_len=self.settings.avg_len, language=self.settings.language,
-        ))
+        self._model = qdrant_edge.Bm25(
+            qdrant_edge.Bm25Config(
+                k=self.settings.k1,
+                b=self.settings.b,
+                avg_len=self.settings.avg_len,
+                language=self.settings.language,
+            )
+        )
 
     def encode_document(self, text: str) -> SparseVector:
         vector = self._model.embed_document(text)

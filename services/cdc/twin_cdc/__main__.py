@@ -6,11 +6,12 @@ Registers the Debezium connector (idempotently), restarts failed tasks every few
 
 import threading
 
+from twin_common.health import HealthRegistry
+from twin_common.service import bootstrap, build_http_app, serve_http
+
 from twin_cdc import connector
 from twin_cdc.settings import CdcSettings
 from twin_cdc.supervisor import Supervisor
-from twin_common.health import HealthRegistry
-from twin_common.service import bootstrap, build_http_app, serve_http
 
 
 def main() -> None:

@@ -24,8 +24,9 @@ def main(argv: list[str] | None = None) -> int:
 
         return embedded.main(argv[1:])
     settings = CdcSettings()
-    parser = argparse.ArgumentParser(prog="twin cdc", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="twin cdc", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("action", choices=["register", "status", "restart", "delete", "config"])
     parser.add_argument("--connect-url", default=settings.connect.url)
     parser.add_argument("--name", default=settings.connector_name)
@@ -36,8 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wait", type=float, default=60.0, help="register: seconds to wait for RUNNING (0: no wait)")
     args = parser.parse_args(argv)
     config = connector.connector_config(
-        database=args.database, pg=settings.postgres, topic_prefix=args.topic_prefix, slot_name=args.slot,
-        publication_name=args.publication, poll_interval_ms=settings.poll_interval_ms,
+        database=args.database,
+        pg=settings.postgres,
+        topic_prefix=args.topic_prefix,
+        slot_name=args.slot,
+        publication_name=args.publication,
+        poll_interval_ms=settings.poll_interval_ms,
     )
     try:
         if args.action == "config":

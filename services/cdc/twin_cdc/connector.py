@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-
 from twin_common.settings import PostgresSettings
 from twin_common.topics import CDC_SCHEMA, CDC_TOPIC_PREFIX
 
@@ -87,8 +86,10 @@ class ConnectorStatus:
 
     @property
     def running(self) -> bool:
-        return self.connector_state == "RUNNING" and bool(self.task_states) and all(
-            state == "RUNNING" for state in self.task_states
+        return (
+            self.connector_state == "RUNNING"
+            and bool(self.task_states)
+            and all(state == "RUNNING" for state in self.task_states)
         )
 
     @property

@@ -20,15 +20,21 @@ from pathlib import Path
 from typing import Any
 
 from kafka import KafkaProducer
+from twin_common.settings import KafkaSettings, PostgresSettings, repo_root
 
 from twin_cdc.connector import connector_config
-from twin_common.settings import KafkaSettings, PostgresSettings, repo_root
 
 log = logging.getLogger("twin.cdc.embedded")
 
 # Connect-worker settings that mean nothing to the embedded engine.
-CONNECT_ONLY_KEYS = ("tasks.max", "producer.override.linger.ms", "key.converter", "value.converter",
-                     "key.converter.schemas.enable", "value.converter.schemas.enable")
+CONNECT_ONLY_KEYS = (
+    "tasks.max",
+    "producer.override.linger.ms",
+    "key.converter",
+    "value.converter",
+    "key.converter.schemas.enable",
+    "value.converter.schemas.enable",
+)
 LOG4J_CONFIG = Path(__file__).with_name("log4j2-embedded.properties")
 
 
@@ -39,15 +45,20 @@ def jvm_options() -> list[str]:
 
 def engine_properties(name: str, offsets_file: Path, **config_args: Any) -> dict[str, str]:
     """The connector config of the Connect path, adapted to the embedded engine."""
-    properties = {key: value for key, value in connector_config(**config_args).items()
-                  if key not in CONNECT_ONLY_KEYS and not key.startswith("topic.creation.")}
-    properties.update({
-        "name": name,
-        "offset.storage": "org.apache.kafka.connect.storage.FileOffsetBackingStore",
-        "offset.storage.file.filename": str(offsets_file),
-        "offset.flush.interval.ms": "1000",
-        "converter.schemas.enable": "false",  # the JSON format: envelope only, like the Connect path
-    })
+    properties = {
+        key: value
+        for key, value in connector_config(**config_args).items()
+        if key not in CONNECT_ONLY_KEYS and not key.startswith("topic.creation.")
+    }
+    properties.update(
+        {
+            "name": name,
+            "offset.storage": "org.apache.kafka.connect.storage.FileOffsetBackingStore",
+            "offset.storage.file.filename": str(offsets_file),
+            "offset.flush.interval.ms": "1000",
+            "converter.schemas.enable": "false",  # the JSON format: envelope only, like the Connect path
+        }
+    )
     return properties
 
 
@@ -84,8 +95,9 @@ class EmbeddedCdc:
 
     def __init__(self, properties: dict[str, str], bootstrap_servers: str):
         self.properties = properties
-        self.producer = KafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", linger_ms=0,
-                                      enable_idempotence=True)
+        self.producer = KafkaProducer(
+            bootstrap_servers=bootstrap_servers, acks="all", linger_ms=0, enable_idempotence=True
+        )
         self.handler = make_forwarder(self.producer)
         self._engine = None
         self._thread: threading.Thread | None = None
@@ -126,8 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     from twin_cdc.settings import CdcSettings
 
     settings = CdcSettings()
-    parser = argparse.ArgumentParser(prog="twin cdc embedded", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="twin cdc embedded", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--name", default=f"{settings.connector_name}-embedded")
     parser.add_argument("--database", default=settings.postgres.database)
     parser.add_argument("--topic-prefix", default=settings.topic_prefix)
@@ -140,8 +153,14 @@ def main(argv: list[str] | None = None) -> int:
     offsets = args.offsets or repo_root() / ".local" / "cdc" / f"{args.name}.offsets"
     offsets.parent.mkdir(parents=True, exist_ok=True)
     properties = engine_properties(
-        args.name, offsets, database=args.database, pg=PostgresSettings(), topic_prefix=args.topic_prefix,
-        slot_name=args.slot, publication_name=args.publication, poll_interval_ms=settings.poll_interval_ms,
+        args.name,
+        offsets,
+        database=args.database,
+        pg=PostgresSettings(),
+        topic_prefix=args.topic_prefix,
+        slot_name=args.slot,
+        publication_name=args.publication,
+        poll_interval_ms=settings.poll_interval_ms,
     )
     cdc = EmbeddedCdc(properties, args.bootstrap_servers)
     stop = threading.Event()

@@ -1,14 +1,13 @@
 """Settings of the cdc service (environment variables TWIN_*; defaults fit the local stack)."""
 
 from pydantic import Field
-
-from twin_common.settings import ConnectSettings, PostgresSettings, ServiceSettings
+from twin_common.settings import LOCAL_CDC_PORT, ConnectSettings, PostgresSettings, ServiceSettings
 from twin_common.topics import CDC_TOPIC_PREFIX
 
 
 class CdcSettings(ServiceSettings):
     service_name: str = "twin-cdc"
-    http_port: int = 8102
+    http_port: int = LOCAL_CDC_PORT
     postgres: PostgresSettings = Field(default_factory=PostgresSettings)
     connect: ConnectSettings = Field(default_factory=ConnectSettings)
     connector_name: str = "twin-documents"
@@ -22,6 +21,9 @@ class CdcSettings(ServiceSettings):
         from twin_cdc.connector import connector_config
 
         return connector_config(
-            pg=self.postgres, topic_prefix=self.topic_prefix, slot_name=self.slot_name,
-            publication_name=self.publication_name, poll_interval_ms=self.poll_interval_ms,
+            pg=self.postgres,
+            topic_prefix=self.topic_prefix,
+            slot_name=self.slot_name,
+            publication_name=self.publication_name,
+            poll_interval_ms=self.poll_interval_ms,
         )

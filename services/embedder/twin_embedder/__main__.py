@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 
 from twin_common.service import bootstrap
+
 from twin_embedder.app import EmbedderConsumer
 from twin_embedder.http import build_app
 from twin_embedder.metrics import EmbedderMetrics
@@ -39,8 +40,10 @@ def build_pipeline(settings: EmbedderSettings) -> ChangePipeline:
     if settings.feast_project:
         from twin_embedder.feast_sink import FeastFeatureSink, open_ledger, open_store
 
-        features = FeastFeatureSink(open_store(settings.feast_project, settings.feast_data_dir, settings.feast_redis),
-                                    open_ledger(settings.feast_project, settings.feast_redis))
+        features = FeastFeatureSink(
+            open_store(settings.feast_project, settings.feast_data_dir, settings.feast_redis),
+            open_ledger(settings.feast_project, settings.feast_redis),
+        )
     return ChangePipeline(DocumentIndexer(store, embedder), features)
 
 
@@ -49,8 +52,9 @@ async def run(settings: EmbedderSettings) -> None:
 
     pipeline = build_pipeline(settings)
     consumer = EmbedderConsumer(settings, pipeline, EmbedderMetrics())
-    server = uvicorn.Server(uvicorn.Config(build_app(settings, consumer), host=settings.http_host,
-                                           port=settings.http_port, log_config=None))
+    server = uvicorn.Server(
+        uvicorn.Config(build_app(settings, consumer), host=settings.http_host, port=settings.http_port, log_config=None)
+    )
     await consumer.start()
     try:
         await server.serve()  # returns on SIGTERM / SIGINT

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from opentelemetry import trace
-
 from twin_common.events import DeadLetter, DebeziumEnvelope, DocumentIndexed
 from twin_common.topics import dead_letter_topic
+
 from twin_embedder.metrics import EmbedderMetrics, consumer_lag
 from twin_embedder.pipeline import Applied, ChangePipeline
 from twin_embedder.settings import EmbedderSettings
@@ -45,9 +45,14 @@ class EmbedderConsumer:
         self.dlq_topic = settings.dead_letter_topic or dead_letter_topic(settings.topic)
         self.broker = KafkaBroker(settings.kafka.bootstrap_servers, enable_idempotence=True)
         self.subscriber = self.broker.subscriber(
-            settings.topic, group_id=settings.group_id, batch=True, max_records=settings.max_records,
-            batch_timeout_ms=settings.batch_timeout_ms, fetch_max_wait_ms=settings.fetch_max_wait_ms,
-            auto_offset_reset="earliest", ack_policy=AckPolicy.MANUAL,
+            settings.topic,
+            group_id=settings.group_id,
+            batch=True,
+            max_records=settings.max_records,
+            batch_timeout_ms=settings.batch_timeout_ms,
+            fetch_max_wait_ms=settings.fetch_max_wait_ms,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.MANUAL,
         )
         self.subscriber(self.handle)
         self._lag_task: asyncio.Task | None = None
@@ -102,21 +107,39 @@ class EmbedderConsumer:
         def text(data: bytes | None) -> str | None:
             return None if data is None else data.decode("utf-8", errors="replace")
 
-        event = DeadLetter(source_topic=record.topic, partition=record.partition, offset=record.offset,
-                           key=text(record.key), value=text(record.value), error=error, attempts=attempts,
-                           consumer_group=self.settings.group_id)
+        event = DeadLetter(
+            source_topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=text(record.key),
+            value=text(record.value),
+            error=error,
+            attempts=attempts,
+            consumer_group=self.settings.group_id,
+        )
         with tracer.start_as_current_span("embedder.dead_letter"):
             await self.broker.publish(event.to_bytes(), self.dlq_topic, key=record.key)
         self.stats.dead_letters += 1
         self.metrics.dead_letters.inc()
-        log.error("dead-lettered %s[%d]@%d after %d attempts: %s", record.topic, record.partition, record.offset,
-                  attempts, error)
+        log.error(
+            "dead-lettered %s[%d]@%d after %d attempts: %s",
+            record.topic,
+            record.partition,
+            record.offset,
+            attempts,
+            error,
+        )
 
     async def _publish_indexed(self, result: Applied) -> None:
-        event = DocumentIndexed(tenant_id=result.tenant_id, document_id=result.document_id,
-                                content_hash=result.content_hash, op=result.op, chunk_count=result.chunk_count,
-                                embedding_model=self.pipeline.indexer.embedder.model_name,
-                                source_lsn=result.source_lsn)
+        event = DocumentIndexed(
+            tenant_id=result.tenant_id,
+            document_id=result.document_id,
+            content_hash=result.content_hash,
+            op=result.op,
+            chunk_count=result.chunk_count,
+            embedding_model=self.pipeline.indexer.embedder.model_name,
+            source_lsn=result.source_lsn,
+        )
         await self.broker.publish(event.to_bytes(), self.settings.indexed_topic, key=result.document_id.encode())
 
     # --- lifecycle ----------------------------------------------------------------------------

@@ -61,8 +61,18 @@ class RedisAuthorLedger:
         documents = []
         for document_id, raw in entries.items():
             entry = json.loads(raw)
-            documents.append(DocumentFeatures(tenant_id, document_id.decode(), author_id, 0, entry["token_count"],
-                                              None, None, style=StyleStats(**entry["style"])))
+            documents.append(
+                DocumentFeatures(
+                    tenant_id,
+                    document_id.decode(),
+                    author_id,
+                    0,
+                    entry["token_count"],
+                    None,
+                    None,
+                    style=StyleStats(**entry["style"]),
+                )
+            )
         as_of = datetime.fromtimestamp(seconds + micros / 1e6, tz=UTC)
         return AuthorFeatures.aggregate(tenant_id, author_id, documents, as_of)
 

@@ -17,18 +17,37 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
+from twin_common.settings import LOCAL_REDIS_PORT
 
 from twin_embedder.author_ledger import RedisAuthorLedger
 from twin_embedder.features import AuthorFeatures, DocumentFeatures
 
 TIMESTAMP = "datetime64[us, UTC]"
-DOCUMENT_COLUMNS = {"document_id": "string", "tenant_id": "string", "author_id": "string", "kind": "string",
-                    "chunk_count": "int64", "token_count": "int64", "language": "string",
-                    "mean_sentence_words": "float64", "type_token_ratio": "float64", "deleted": "bool",
-                    "source_lsn": "Int64", "updated_at": TIMESTAMP, "event_timestamp": TIMESTAMP}
-AUTHOR_COLUMNS = {"author_id": "string", "tenant_id": "string", "document_count": "int64", "token_count": "int64",
-                  "mean_document_tokens": "float64", "mean_sentence_words": "float64",
-                  "type_token_ratio": "float64", "event_timestamp": TIMESTAMP}
+DOCUMENT_COLUMNS = {
+    "document_id": "string",
+    "tenant_id": "string",
+    "author_id": "string",
+    "kind": "string",
+    "chunk_count": "int64",
+    "token_count": "int64",
+    "language": "string",
+    "mean_sentence_words": "float64",
+    "type_token_ratio": "float64",
+    "deleted": "bool",
+    "source_lsn": "Int64",
+    "updated_at": TIMESTAMP,
+    "event_timestamp": TIMESTAMP,
+}
+AUTHOR_COLUMNS = {
+    "author_id": "string",
+    "tenant_id": "string",
+    "document_count": "int64",
+    "token_count": "int64",
+    "mean_document_tokens": "float64",
+    "mean_sentence_words": "float64",
+    "type_token_ratio": "float64",
+    "event_timestamp": TIMESTAMP,
+}
 OFFLINE_FILES = {"document_stats.parquet": DOCUMENT_COLUMNS, "author_stats.parquet": AUTHOR_COLUMNS}
 
 
@@ -38,26 +57,42 @@ def _pushed_view(name: str, entity, columns: dict[str, str], data_dir: Path) -> 
     from feast import FeatureView, Field, FileSource, PushSource
     from feast.types import Bool, Float64, Int64, String, UnixTimestamp
 
-    feast_types = {"string": String, "int64": Int64, "Int64": Int64, "float64": Float64, "bool": Bool,
-                   TIMESTAMP: UnixTimestamp}
+    feast_types = {
+        "string": String,
+        "int64": Int64,
+        "Int64": Int64,
+        "float64": Float64,
+        "bool": Bool,
+        TIMESTAMP: UnixTimestamp,
+    }
     batch = FileSource(name=f"{name}_file", path=str(data_dir / f"{name}.parquet"), timestamp_field="event_timestamp")
     push = PushSource(name=f"{name}_push", batch_source=batch)
-    features = [Field(name=column, dtype=feast_types[dtype]) for column, dtype in columns.items()
-                if column not in (entity.join_key, "event_timestamp")]
-    view = FeatureView(name=name, entities=[entity], ttl=timedelta(days=3650), source=push, online=True,
-                       schema=features)
+    features = [
+        Field(name=column, dtype=feast_types[dtype])
+        for column, dtype in columns.items()
+        if column not in (entity.join_key, "event_timestamp")
+    ]
+    view = FeatureView(
+        name=name, entities=[entity], ttl=timedelta(days=3650), source=push, online=True, schema=features
+    )
     return [batch, push, view]
 
 
 def definitions(data_dir: Path) -> list:
     from feast import Entity, ValueType
 
-    document = Entity(name="document", join_keys=["document_id"], value_type=ValueType.STRING,
-                      description="a row of public.documents")
-    author = Entity(name="author", join_keys=["author_id"], value_type=ValueType.STRING,
-                    description="a row of public.authors")
-    return [document, author, *_pushed_view("document_stats", document, DOCUMENT_COLUMNS, data_dir),
-            *_pushed_view("author_stats", author, AUTHOR_COLUMNS, data_dir)]
+    document = Entity(
+        name="document", join_keys=["document_id"], value_type=ValueType.STRING, description="a row of public.documents"
+    )
+    author = Entity(
+        name="author", join_keys=["author_id"], value_type=ValueType.STRING, description="a row of public.authors"
+    )
+    return [
+        document,
+        author,
+        *_pushed_view("document_stats", document, DOCUMENT_COLUMNS, data_dir),
+        *_pushed_view("author_stats", author, AUTHOR_COLUMNS, data_dir),
+    ]
 
 
 def ensure_offline_file(path: Path, columns: dict[str, str]) -> None:
@@ -76,7 +111,7 @@ def ensure_offline_file(path: Path, columns: dict[str, str]) -> None:
         frame[list(columns)].to_parquet(path)
 
 
-def open_store(project: str, data_dir: Path, redis: str = "127.0.0.1:56379"):
+def open_store(project: str, data_dir: Path, redis: str = f"127.0.0.1:{LOCAL_REDIS_PORT}"):
     """A FeatureStore for `project` (registry and offline files under data_dir, online store in Redis)."""
     from feast import FeatureStore, RepoConfig
     from feast.infra.offline_stores.dask import DaskOfflineStoreConfig
@@ -85,16 +120,21 @@ def open_store(project: str, data_dir: Path, redis: str = "127.0.0.1:56379"):
     data_dir.mkdir(parents=True, exist_ok=True)
     for name, columns in OFFLINE_FILES.items():
         ensure_offline_file(data_dir / name, columns)
-    config = RepoConfig(project=project, provider="local", registry=str(data_dir / "registry.db"),
-                        online_store=RedisOnlineStoreConfig(connection_string=redis),
-                        offline_store=DaskOfflineStoreConfig(), repo_path=str(data_dir),
-                        entity_key_serialization_version=3)
+    config = RepoConfig(
+        project=project,
+        provider="local",
+        registry=str(data_dir / "registry.db"),
+        online_store=RedisOnlineStoreConfig(connection_string=redis),
+        offline_store=DaskOfflineStoreConfig(),
+        repo_path=str(data_dir),
+        entity_key_serialization_version=3,
+    )
     store = FeatureStore(config=config)
     store.apply(definitions(data_dir))
     return store
 
 
-def open_ledger(project: str, redis: str = "127.0.0.1:56379") -> RedisAuthorLedger:
+def open_ledger(project: str, redis: str = f"127.0.0.1:{LOCAL_REDIS_PORT}") -> RedisAuthorLedger:
     import redis as redis_lib
 
     return RedisAuthorLedger(redis_lib.Redis.from_url(f"redis://{redis}"), namespace=f"twin-feast:{project}")
@@ -102,22 +142,46 @@ def open_ledger(project: str, redis: str = "127.0.0.1:56379") -> RedisAuthorLedg
 
 def document_frame(features: list[DocumentFeatures], now: datetime | None = None) -> pd.DataFrame:
     now = now or datetime.now(UTC)
-    return pd.DataFrame([{
-        "document_id": f.document_id, "tenant_id": f.tenant_id, "author_id": f.author_id, "kind": f.kind or "",
-        "chunk_count": f.chunk_count, "token_count": f.token_count, "language": f.language or "",
-        "mean_sentence_words": f.style.mean_sentence_words, "type_token_ratio": f.style.type_token_ratio,
-        "deleted": f.deleted, "source_lsn": f.source_lsn, "updated_at": f.updated_at or now,
-        "event_timestamp": f.event_time or now,
-    } for f in features], columns=list(DOCUMENT_COLUMNS)).astype(DOCUMENT_COLUMNS)
+    return pd.DataFrame(
+        [
+            {
+                "document_id": f.document_id,
+                "tenant_id": f.tenant_id,
+                "author_id": f.author_id,
+                "kind": f.kind or "",
+                "chunk_count": f.chunk_count,
+                "token_count": f.token_count,
+                "language": f.language or "",
+                "mean_sentence_words": f.style.mean_sentence_words,
+                "type_token_ratio": f.style.type_token_ratio,
+                "deleted": f.deleted,
+                "source_lsn": f.source_lsn,
+                "updated_at": f.updated_at or now,
+                "event_timestamp": f.event_time or now,
+            }
+            for f in features
+        ],
+        columns=list(DOCUMENT_COLUMNS),
+    ).astype(DOCUMENT_COLUMNS)
 
 
 def author_frame(features: list[AuthorFeatures]) -> pd.DataFrame:
-    return pd.DataFrame([{
-        "author_id": a.author_id, "tenant_id": a.tenant_id, "document_count": a.document_count,
-        "token_count": a.token_count, "mean_document_tokens": a.mean_document_tokens,
-        "mean_sentence_words": a.mean_sentence_words, "type_token_ratio": a.type_token_ratio,
-        "event_timestamp": a.as_of,
-    } for a in features], columns=list(AUTHOR_COLUMNS)).astype(AUTHOR_COLUMNS)
+    return pd.DataFrame(
+        [
+            {
+                "author_id": a.author_id,
+                "tenant_id": a.tenant_id,
+                "document_count": a.document_count,
+                "token_count": a.token_count,
+                "mean_document_tokens": a.mean_document_tokens,
+                "mean_sentence_words": a.mean_sentence_words,
+                "type_token_ratio": a.type_token_ratio,
+                "event_timestamp": a.as_of,
+            }
+            for a in features
+        ],
+        columns=list(AUTHOR_COLUMNS),
+    ).astype(AUTHOR_COLUMNS)
 
 
 class FeastFeatureSink:
@@ -146,9 +210,10 @@ class FeastFeatureSink:
         ordered = [i for i, f in enumerate(features) if f.source_lsn is not None and f.event_time is not None]
         if not ordered:
             return features
-        response = self.store.get_online_features(features=["document_stats:source_lsn"],
-                                                  entity_rows=[{"document_id": features[i].document_id}
-                                                               for i in ordered])
+        response = self.store.get_online_features(
+            features=["document_stats:source_lsn"],
+            entity_rows=[{"document_id": features[i].document_id} for i in ordered],
+        )
         names = list(response.proto.metadata.feature_names.val)
         stored = response.proto.results[names.index("source_lsn")]
         result = list(features)

@@ -33,7 +33,7 @@ class StyleStats:
             return cls()
         sentences = [s for s in _SENTENCE_END.split(text) if _WORD.search(s)]
         n_sentences = max(1, len(sentences))
-        windows = [words[i:i + TTR_WINDOW] for i in range(0, len(words), TTR_WINDOW)]
+        windows = [words[i : i + TTR_WINDOW] for i in range(0, len(words), TTR_WINDOW)]
         if len(windows) > 1 and len(windows[-1]) < TTR_WINDOW:
             windows.pop()  # a short tail window would inflate the ratio
         ttr = sum(len(set(w)) / len(w) for w in windows) / len(windows)
@@ -73,15 +73,24 @@ class AuthorFeatures:
     as_of: datetime
 
     @classmethod
-    def aggregate(cls, tenant_id: str, author_id: str, documents: list[DocumentFeatures],
-                  as_of: datetime) -> AuthorFeatures:
+    def aggregate(
+        cls, tenant_id: str, author_id: str, documents: list[DocumentFeatures], as_of: datetime
+    ) -> AuthorFeatures:
         live = [d for d in documents if not d.deleted]
         tokens = sum(d.token_count for d in live)
         words = sum(d.style.words for d in live)
         sentences = sum(d.style.sentences for d in live)
         ttr = sum(d.style.type_token_ratio * d.style.words for d in live) / words if words else 0.0
-        return cls(tenant_id, author_id, len(live), tokens, tokens / len(live) if live else 0.0,
-                   words / sentences if sentences else 0.0, ttr, as_of)
+        return cls(
+            tenant_id,
+            author_id,
+            len(live),
+            tokens,
+            tokens / len(live) if live else 0.0,
+            words / sentences if sentences else 0.0,
+            ttr,
+            as_of,
+        )
 
 
 class FeatureSink(Protocol):

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
 from twin_common.health import HealthRegistry
 from twin_common.service import build_http_app
+from twin_search.vectorstore.base import SearchFilter
+
 from twin_embedder.app import EmbedderConsumer
 from twin_embedder.settings import EmbedderSettings
-from twin_search.vectorstore.base import SearchFilter
 
 
 def build_app(settings: EmbedderSettings, consumer: EmbedderConsumer) -> FastAPI:
@@ -26,8 +26,12 @@ def build_app(settings: EmbedderSettings, consumer: EmbedderConsumer) -> FastAPI
     @app.get("/v1/stats")
     def stats() -> dict:
         s = consumer.stats
-        return {"batches": s.batches, "messages": s.messages, "dead_letters": s.dead_letters,
-                "last_error": s.last_error}
+        return {
+            "batches": s.batches,
+            "messages": s.messages,
+            "dead_letters": s.dead_letters,
+            "last_error": s.last_error,
+        }
 
     @app.get("/v1/tenants/{tenant_id}/points")
     def tenant_points(tenant_id: str) -> dict:
@@ -39,7 +43,17 @@ def build_app(settings: EmbedderSettings, consumer: EmbedderConsumer) -> FastAPI
         with pipeline.lock:
             ids = sorted(pipeline.store.document_point_ids(tenant_id, document_id))
             hits = {h.chunk_id: h.payload for h in pipeline.store.retrieve(ids)} if ids else {}
-        return {"points": [{"id": i, "position": hits[i]["position"], "content_hash": hits[i]["content_hash"],
-                            "text": hits[i]["text"]} for i in ids if i in hits]}
+        return {
+            "points": [
+                {
+                    "id": i,
+                    "position": hits[i]["position"],
+                    "content_hash": hits[i]["content_hash"],
+                    "text": hits[i]["text"],
+                }
+                for i in ids
+                if i in hits
+            ]
+        }
 
     return app

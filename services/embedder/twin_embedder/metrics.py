@@ -12,16 +12,24 @@ log = logging.getLogger(__name__)
 class EmbedderMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.changes = Counter("twin_embedder_changes_total", "Document changes applied",
-                               ["op", "skipped"], registry=self.registry)
-        self.dead_letters = Counter("twin_embedder_dead_letters_total", "Messages sent to the dead-letter topic",
-                                    registry=self.registry)
-        self.retries = Counter("twin_embedder_retries_total", "Failed attempts that were retried",
-                               registry=self.registry)
-        self.batch_seconds = Histogram("twin_embedder_batch_seconds", "Time to apply one consumed batch",
-                                       registry=self.registry)
-        self.lag = Gauge("twin_embedder_consumer_lag", "End offset minus committed offset",
-                         ["topic", "partition"], registry=self.registry)
+        self.changes = Counter(
+            "twin_embedder_changes_total", "Document changes applied", ["op", "skipped"], registry=self.registry
+        )
+        self.dead_letters = Counter(
+            "twin_embedder_dead_letters_total", "Messages sent to the dead-letter topic", registry=self.registry
+        )
+        self.retries = Counter(
+            "twin_embedder_retries_total", "Failed attempts that were retried", registry=self.registry
+        )
+        self.batch_seconds = Histogram(
+            "twin_embedder_batch_seconds", "Time to apply one consumed batch", registry=self.registry
+        )
+        self.lag = Gauge(
+            "twin_embedder_consumer_lag",
+            "End offset minus committed offset",
+            ["topic", "partition"],
+            registry=self.registry,
+        )
 
 
 def consumer_lag(bootstrap: str, group_id: str, topic: str) -> dict[int, int]:

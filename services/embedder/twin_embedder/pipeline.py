@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pydantic import ValidationError
-
 from twin_common.documents import DocumentRow
 from twin_common.events import ChangeOp, DebeziumEnvelope
-from twin_embedder.features import DocumentFeatures, FeatureSink, NullFeatureSink, StyleStats
 from twin_search.chunking import Chunk
 from twin_search.cleaning import clean_text
 from twin_search.indexer import DocumentIndexer
+
+from twin_embedder.features import DocumentFeatures, FeatureSink, NullFeatureSink, StyleStats
 
 
 class InvalidChange(ValueError):
@@ -71,8 +71,15 @@ def _change(envelope: DebeziumEnvelope) -> _Change:
     if envelope.op is ChangeOp.DELETE:
         if not raw.get("tenant_id") or not raw.get("id"):
             raise InvalidChange("delete event lacks tenant_id/id in its before image (REPLICA IDENTITY FULL?)")
-        return _Change(envelope.op, str(raw["tenant_id"]), str(raw["id"]), None, envelope.source.lsn,
-                       str(raw.get("author_id") or ""), committed_at)
+        return _Change(
+            envelope.op,
+            str(raw["tenant_id"]),
+            str(raw["id"]),
+            None,
+            envelope.source.lsn,
+            str(raw.get("author_id") or ""),
+            committed_at,
+        )
     try:
         row = DocumentRow.model_validate(raw)
     except ValidationError as exc:
@@ -110,8 +117,11 @@ class ChangePipeline:
     def _apply(self, changes: list[_Change]) -> list[Applied]:
         # clean and chunk each version once: the skip check, the indexer and the features all use these
         cleaned = {c.document_id: clean_text(c.row.content, c.row.kind) for c in changes if c.row is not None}
-        chunks = {c.document_id: self.indexer.chunker.chunk(c.row, cleaned[c.document_id])
-                  for c in changes if c.row is not None}
+        chunks = {
+            c.document_id: self.indexer.chunker.chunk(c.row, cleaned[c.document_id])
+            for c in changes
+            if c.row is not None
+        }
         results: list[Applied] = []
         to_index: list[_Change] = []
         for change in changes:
@@ -119,18 +129,38 @@ class ChangePipeline:
                 self.indexer.remove(change.tenant_id, change.document_id)
                 results.append(Applied(change.tenant_id, change.document_id, change.op, None, 0, False, change.lsn))
             elif self.is_current(change.row, chunks[change.document_id]):
-                results.append(Applied(change.tenant_id, change.document_id, change.op, change.row.content_hash,
-                                       len(chunks[change.document_id]), True, change.lsn))
+                results.append(
+                    Applied(
+                        change.tenant_id,
+                        change.document_id,
+                        change.op,
+                        change.row.content_hash,
+                        len(chunks[change.document_id]),
+                        True,
+                        change.lsn,
+                    )
+                )
             else:
                 to_index.append(change)
         if to_index:
-            indexed = self.indexer.index_many([c.row for c in to_index],
-                                              chunks=[chunks[c.document_id] for c in to_index])
+            indexed = self.indexer.index_many(
+                [c.row for c in to_index], chunks=[chunks[c.document_id] for c in to_index]
+            )
             for change, result in zip(to_index, indexed, strict=True):
-                results.append(Applied(change.tenant_id, change.document_id, change.op, change.row.content_hash,
-                                       result.chunks, False, change.lsn))
-        self.features.push([self._features(c, chunks.get(c.document_id, []), cleaned.get(c.document_id, ""))
-                            for c in changes])
+                results.append(
+                    Applied(
+                        change.tenant_id,
+                        change.document_id,
+                        change.op,
+                        change.row.content_hash,
+                        result.chunks,
+                        False,
+                        change.lsn,
+                    )
+                )
+        self.features.push(
+            [self._features(c, chunks.get(c.document_id, []), cleaned.get(c.document_id, "")) for c in changes]
+        )
         return results
 
     def is_current(self, row: DocumentRow, chunks: list[Chunk]) -> bool:
@@ -147,11 +177,29 @@ class ChangePipeline:
 
     def _features(self, change: _Change, chunks: list[Chunk], cleaned: str) -> DocumentFeatures:
         if change.row is None:
-            return DocumentFeatures(change.tenant_id, change.document_id, change.author_id, 0, 0, None, None,
-                                    deleted=True, committed_at=change.committed_at, source_lsn=change.lsn)
+            return DocumentFeatures(
+                change.tenant_id,
+                change.document_id,
+                change.author_id,
+                0,
+                0,
+                None,
+                None,
+                deleted=True,
+                committed_at=change.committed_at,
+                source_lsn=change.lsn,
+            )
         row = change.row
-        return DocumentFeatures(change.tenant_id, change.document_id, row.author_id, len(chunks),
-                                sum(c.token_count for c in chunks), row.language, row.updated_at,
-                                kind=row.kind.value,
-                                style=StyleStats.of(cleaned),
-                                committed_at=change.committed_at, source_lsn=change.lsn)
+        return DocumentFeatures(
+            change.tenant_id,
+            change.document_id,
+            row.author_id,
+            len(chunks),
+            sum(c.token_count for c in chunks),
+            row.language,
+            row.updated_at,
+            kind=row.kind.value,
+            style=StyleStats.of(cleaned),
+            committed_at=change.committed_at,
+            source_lsn=change.lsn,
+        )

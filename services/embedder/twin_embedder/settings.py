@@ -6,14 +6,20 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
-
-from twin_common.settings import KafkaSettings, ServiceSettings, repo_root
+from twin_common.settings import (
+    LOCAL_EMBEDDER_PORT,
+    LOCAL_INFERENCE_PORT,
+    LOCAL_REDIS_PORT,
+    KafkaSettings,
+    ServiceSettings,
+    repo_root,
+)
 from twin_common.topics import CDC_DOCUMENTS, DOCUMENTS_INDEXED
 
 
 class EmbedderSettings(ServiceSettings):
     service_name: str = "twin-embedder"
-    http_port: int = 8103
+    http_port: int = LOCAL_EMBEDDER_PORT
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
 
     # What it reads and writes.
@@ -37,9 +43,11 @@ class EmbedderSettings(ServiceSettings):
     # Optional Feast sink: document features pushed online + offline on every change (off when no project).
     feast_project: str | None = None
     feast_data_dir: Path = Field(default_factory=lambda: repo_root() / ".local" / "embedder" / "feast")
-    feast_redis: str = "127.0.0.1:56379"
+    feast_redis: str = f"127.0.0.1:{LOCAL_REDIS_PORT}"
 
     # Which embedder: MiniLM in process, or the inference service over the V2 protocol.
     embedder: Literal["local", "remote"] = "local"
-    inference_url: str = "127.0.0.1:8105"  # twin-inference REST (gRPC: 8106 with inference_protocol=grpc)
+    inference_url: str = (
+        f"127.0.0.1:{LOCAL_INFERENCE_PORT}"  # twin-inference REST (gRPC port with inference_protocol=grpc)
+    )
     inference_protocol: Literal["http", "grpc"] = "http"

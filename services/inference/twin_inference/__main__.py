@@ -5,6 +5,7 @@ TWIN_GRPC_PORT, both on TWIN_HTTP_HOST), loading versions from the MLflow regist
 """
 
 from twin_common.service import bootstrap
+
 from twin_inference.app import serve
 from twin_inference.settings import InferenceSettings
 

@@ -73,8 +73,8 @@ class DynamicBatcher:
             while size < self.max_batch_size:
                 timeout = deadline - loop.time()
                 try:
-                    nxt = self._queue.get_nowait() if timeout <= 0 else await asyncio.wait_for(
-                        self._queue.get(), timeout
+                    nxt = (
+                        self._queue.get_nowait() if timeout <= 0 else await asyncio.wait_for(self._queue.get(), timeout)
                     )
                 except (TimeoutError, asyncio.QueueEmpty):
                     break

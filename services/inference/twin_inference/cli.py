@@ -1,7 +1,7 @@
 """`twin inference ...`: run the model server, or register a Hugging Face directory and announce it.
 
-    twin inference serve
-    twin inference register DIR NAME [--alias champion] [--no-event]
+twin inference serve
+twin inference register DIR NAME [--alias champion] [--no-event]
 """
 
 from __future__ import annotations
@@ -37,8 +37,13 @@ def main(argv: list[str]) -> int:
         from kafka import KafkaProducer
 
         producer = KafkaProducer(bootstrap_servers=KafkaSettings().bootstrap_servers)
-        event = ModelRegistered(model_name=info.name, version=info.version, alias=args.alias, run_id=info.run_id,
-                                model_uri=f"models:/{info.name}@{args.alias}")
+        event = ModelRegistered(
+            model_name=info.name,
+            version=info.version,
+            alias=args.alias,
+            run_id=info.run_id,
+            model_uri=f"models:/{info.name}@{args.alias}",
+        )
         producer.send(topics.MODELS_REGISTERED, key=info.name.encode(), value=event.to_bytes()).get(timeout=30)
         producer.close()
         print(f"published {event.event_type} on {topics.MODELS_REGISTERED}")

@@ -20,8 +20,10 @@ class EmbedBackend:
         from sentence_transformers import SentenceTransformer
 
         model = SentenceTransformer(str(path), device=device)
-        dim = model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension") else (
-            model.get_sentence_embedding_dimension()
+        dim = (
+            model.get_embedding_dimension()
+            if hasattr(model, "get_embedding_dimension")
+            else (model.get_sentence_embedding_dimension())
         )
         return cls(model=model, dim=int(dim))
 

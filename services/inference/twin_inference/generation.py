@@ -83,7 +83,10 @@ class LlmBackend:
                 model = model.merge_and_unload()
         model.to(device).eval()
         return cls(
-            model, tokenizer, max_prompt_tokens=max_prompt_tokens, max_new_tokens=max_new_tokens,
+            model,
+            tokenizer,
+            max_prompt_tokens=max_prompt_tokens,
+            max_new_tokens=max_new_tokens,
             adapter=str(adapter_dir) if adapter_dir else None,
         )
 
@@ -104,9 +107,7 @@ class LlmBackend:
                 raise GenerationInputError("text_input is empty")
             ids = self.tokenizer(prompt)["input_ids"]
         if len(ids) > self.max_prompt_tokens:
-            raise GenerationInputError(
-                f"prompt has {len(ids)} tokens, more than the limit of {self.max_prompt_tokens}"
-            )
+            raise GenerationInputError(f"prompt has {len(ids)} tokens, more than the limit of {self.max_prompt_tokens}")
         return list(ids)
 
     def check_params(self, params: GenerationParams) -> None:
@@ -152,19 +153,19 @@ class LlmBackend:
                 if cut is not None:
                     text, finish = text[:cut], "stop"
                     if len(text) > len(emitted):
-                        yield TokenEvent(text[len(emitted):], None, len(ids), len(generated))
+                        yield TokenEvent(text[len(emitted) :], None, len(ids), len(generated))
                     emitted = text
                     break
                 safe = len(text) - _held_back(text, params.stop)
                 if text.endswith("\ufffd"):  # half of a multi-byte character: wait for the rest
                     safe = min(safe, len(text) - 1)
-                delta = text[len(emitted):safe] if safe > len(emitted) else ""
+                delta = text[len(emitted) : safe] if safe > len(emitted) else ""
                 emitted += delta
                 yield TokenEvent(delta, None, len(ids), len(generated))
             else:
                 text = self.tokenizer.decode(generated, skip_special_tokens=True)
                 if len(text) > len(emitted):
-                    yield TokenEvent(text[len(emitted):], None, len(ids), len(generated))
+                    yield TokenEvent(text[len(emitted) :], None, len(ids), len(generated))
         yield TokenEvent("", finish, len(ids), len(generated))
 
 
@@ -172,8 +173,10 @@ def _check_messages(messages: list[dict]) -> None:
     if not isinstance(messages, list) or not messages:
         raise GenerationInputError("messages must be a non-empty JSON list of {role, content}")
     for m in messages:
-        if not isinstance(m, dict) or m.get("role") not in {"system", "user", "assistant"} or not isinstance(
-            m.get("content"), str
+        if (
+            not isinstance(m, dict)
+            or m.get("role") not in {"system", "user", "assistant"}
+            or not isinstance(m.get("content"), str)
         ):
             raise GenerationInputError(f"bad chat message {json.dumps(m)[:80]}: need role and string content")
 

@@ -10,12 +10,12 @@ from collections.abc import AsyncIterator
 import numpy as np
 from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import InferRequest, InferResponse
+from twin_inference_client.schema import EMBED_SCHEMA, LLM_SCHEMA, RERANK_SCHEMA, GenerationParams
 
 from twin_inference.batching import DynamicBatcher
 from twin_inference.generation import GenerationInputError, TokenEvent
 from twin_inference.tensors import bytes_column, check_input_names, response, text_rows
 from twin_inference.versioned import VersionedModel
-from twin_inference_client.schema import EMBED_SCHEMA, LLM_SCHEMA, RERANK_SCHEMA, GenerationParams
 
 
 class BatchedModel(VersionedModel):
@@ -24,9 +24,7 @@ class BatchedModel(VersionedModel):
     def __init__(self, *args, max_batch_size: int, max_batch_delay_s: float, max_rows_per_request: int, **kwargs):
         super().__init__(*args, **kwargs)
         self.max_rows_per_request = max_rows_per_request
-        self.batcher = DynamicBatcher(
-            self._run_batch, max_batch_size=max_batch_size, max_delay_s=max_batch_delay_s
-        )
+        self.batcher = DynamicBatcher(self._run_batch, max_batch_size=max_batch_size, max_delay_s=max_batch_delay_s)
 
     def _check_rows(self, rows: list) -> None:
         if len(rows) > self.max_rows_per_request:
@@ -143,15 +141,20 @@ class LlmModel(VersionedModel):
     async def predict(self, payload: InferRequest, headers=None) -> InferResponse:
         parts: list[str] = []
         version, last = None, None
-        async for version, event in self.events(payload):
+        async for version, event in self.events(payload):  # noqa: B007 (the last version answers)
             parts.append(event.text)
             last = event
         return self._response(payload, version, "".join(parts), last)
 
     def _response(self, payload: InferRequest, version: str, text: str, event: TokenEvent) -> InferResponse:
-        return response(payload, self.name, version, [
-            ("text_output", bytes_column([text]), "BYTES"),
-            ("finish_reason", bytes_column([event.finish_reason or ""]), "BYTES"),
-            ("prompt_tokens", np.array([[event.prompt_tokens]], np.int32), "INT32"),
-            ("completion_tokens", np.array([[event.completion_tokens]], np.int32), "INT32"),
-        ])
+        return response(
+            payload,
+            self.name,
+            version,
+            [
+                ("text_output", bytes_column([text]), "BYTES"),
+                ("finish_reason", bytes_column([event.finish_reason or ""]), "BYTES"),
+                ("prompt_tokens", np.array([[event.prompt_tokens]], np.int32), "INT32"),
+                ("completion_tokens", np.array([[event.completion_tokens]], np.int32), "INT32"),
+            ],
+        )

@@ -38,8 +38,14 @@ class TwinModelServer(kserve.ModelServer):
         background: list[Callable[[], Awaitable[None]]] | None = None,
         max_threads: int = 8,
     ):
-        super().__init__(http_port=http_port, grpc_port=grpc_port, workers=1, max_threads=max_threads,
-                         enable_docs_url=False, grace_period=2)
+        super().__init__(
+            http_port=http_port,
+            grpc_port=grpc_port,
+            workers=1,
+            max_threads=max_threads,
+            enable_docs_url=False,
+            grace_period=2,
+        )
         self.host = host
         self._background = background or []
         self._grpc: aio.Server | None = None
@@ -54,16 +60,23 @@ class TwinModelServer(kserve.ModelServer):
     async def _serve_all(self, models: dict[str, kserve.Model]) -> None:
         self.setup_event_loop()
         rest = RESTServer(
-            FASTAPI_APP_IMPORT_STRING, self.dataplane, self.model_repository_extension, self.http_port,
-            workers=1, grace_period=self.grace_period, timeout_keep_alive=self.timeout_keep_alive,
+            FASTAPI_APP_IMPORT_STRING,
+            self.dataplane,
+            self.model_repository_extension,
+            self.http_port,
+            workers=1,
+            grace_period=self.grace_period,
+            timeout_keep_alive=self.timeout_keep_alive,
         )
         rest.config.host = self.host  # RESTServer hard-codes 0.0.0.0
         self._rest_server = rest
         self._grpc = aio.server(
             futures.ThreadPoolExecutor(max_workers=self.max_threads),
             interceptors=(LoggingInterceptor(), ExceptionToStatusInterceptor()),
-            options=[("grpc.max_send_message_length", GRPC_MAX_MESSAGE_BYTES),
-                     ("grpc.max_receive_message_length", GRPC_MAX_MESSAGE_BYTES)],
+            options=[
+                ("grpc.max_send_message_length", GRPC_MAX_MESSAGE_BYTES),
+                ("grpc.max_receive_message_length", GRPC_MAX_MESSAGE_BYTES),
+            ],
         )
         grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
             InferenceServicer(self.dataplane, self.model_repository_extension), self._grpc

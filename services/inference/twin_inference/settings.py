@@ -5,9 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field
-
 from twin_common import topics
-from twin_common.settings import KafkaSettings, MlflowSettings, ServiceSettings
+from twin_common.settings import (
+    LOCAL_INFERENCE_GRPC_PORT,
+    LOCAL_INFERENCE_PORT,
+    KafkaSettings,
+    MlflowSettings,
+    ServiceSettings,
+)
 
 
 def _models_cache() -> Path:
@@ -17,8 +22,8 @@ def _models_cache() -> Path:
 class InferenceSettings(ServiceSettings):
     service_name: str = "twin-inference"
     http_host: str = "127.0.0.1"
-    http_port: int = 8105
-    grpc_port: int = 8106
+    http_port: int = LOCAL_INFERENCE_PORT
+    grpc_port: int = LOCAL_INFERENCE_GRPC_PORT
 
     # which models this process serves (names are also the MLflow registered-model names by default)
     serve_llm: bool = True

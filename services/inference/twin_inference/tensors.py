@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
-
 from twin_inference_client.schema import ModelSchema
 
 

@@ -16,7 +16,6 @@ from typing import Any
 
 import kserve
 from kserve.errors import ModelNotReady
-
 from twin_common.registry import ModelVersionInfo, RegistryError, download_version, resolve_alias
 from twin_inference_client.schema import ModelSchema
 
@@ -94,7 +93,9 @@ class VersionedModel(kserve.Model):
         self._current = loaded
         self.ready = True
         log.info(
-            "serving %s version %s (was %s)", self.name, loaded.info.version,
+            "serving %s version %s (was %s)",
+            self.name,
+            loaded.info.version,
             previous.info.version if previous else None,
         )
 
@@ -124,16 +125,18 @@ class VersionedModel(kserve.Model):
             path, fallback_info = self._fallback()
             self._swap(Loaded(self._load_backend(path), fallback_info))
             return True
-        log.info("%s: nothing registered under %s@%s; not serving it yet", self.name, self.registered_name,
-                 self.alias)
+        log.info("%s: nothing registered under %s@%s; not serving it yet", self.name, self.registered_name, self.alias)
         return False
 
     async def refresh(self) -> bool:
         """Load the alias's version if it differs from the loaded one; True when a swap happened."""
         async with self._refresh_lock:
             info = await asyncio.to_thread(self.resolve)
-            if info is None or (self._current is not None and self._current.info.version == info.version
-                                and self._current.info.name == info.name):
+            if info is None or (
+                self._current is not None
+                and self._current.info.version == info.version
+                and self._current.info.name == info.name
+            ):
                 return False
             try:
                 loaded = await asyncio.to_thread(self.load_version, info)

@@ -14,7 +14,6 @@ import logging
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
-
 from twin_common.events import ModelRegistered
 
 if TYPE_CHECKING:  # no kserve import at run time: unit tests share a process with tritonclient.grpc
@@ -40,7 +39,8 @@ class RegistryWatcher:
 
     def matching(self, event: ModelRegistered) -> list[VersionedModel]:
         return [
-            m for m in self.models
+            m
+            for m in self.models
             if m.registered_name == event.model_name and (event.alias is None or event.alias == m.alias)
         ]
 
@@ -54,8 +54,13 @@ class RegistryWatcher:
             return
         self.events_seen += 1
         matching = self.matching(event)
-        log.info("ModelRegistered %s version %s alias %s: refreshing %s", event.model_name, event.version,
-                 event.alias, [m.name for m in matching])
+        log.info(
+            "ModelRegistered %s version %s alias %s: refreshing %s",
+            event.model_name,
+            event.version,
+            event.alias,
+            [m.name for m in matching],
+        )
         for model in matching:
             await model.refresh()
 

@@ -8,9 +8,9 @@ import httpx
 from fastapi import FastAPI, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
-
 from twin_common.health import HealthRegistry
 from twin_common.service import build_http_app
+
 from twin_ingest.importers.jsonl import JsonlRecord
 from twin_ingest.importers.web import import_urls
 from twin_ingest.model import Rejection, SourceDocument
@@ -48,10 +48,18 @@ def _as_documents(records: list[JsonlRecord], max_bytes: int) -> list[SourceDocu
         except UnusableText as exc:
             items.append(Rejection(record.id, exc.reason, exc.detail))
             continue
-        items.append(SourceDocument(
-            kind=record.kind, external_id=record.id, content=content, title=record.title, url=record.url,
-            language=record.language, tags=tuple(record.tags), metadata=record.metadata,
-        ))
+        items.append(
+            SourceDocument(
+                kind=record.kind,
+                external_id=record.id,
+                content=content,
+                title=record.title,
+                url=record.url,
+                language=record.language,
+                tags=tuple(record.tags),
+                metadata=record.metadata,
+            )
+        )
     return items
 
 

@@ -29,8 +29,9 @@ def with_kind(items: Iterable[SourceDocument | Rejection], kind: DocumentKind) -
 
 
 def format_report(report: ImportReport) -> str:
-    summary = (f"stored {report.stored}, updated {report.updated}, unchanged {report.unchanged}, "
-               f"rejected {report.rejected}")
+    summary = (
+        f"stored {report.stored}, updated {report.updated}, unchanged {report.unchanged}, rejected {report.rejected}"
+    )
     lines = [summary]
     lines += [f"  rejected {r.external_id}: {r.reason.value} ({r.detail})" for r in report.rejections]
     return "\n".join(lines)
@@ -38,16 +39,25 @@ def format_report(report: ImportReport) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     settings = IngestSettings()
-    parser = argparse.ArgumentParser(prog="twin ingest", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="twin ingest", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("source", help="folder, git repository, .jsonl file, single file or http(s) URL")
     parser.add_argument("--author", required=True, help="author name (created in the tenant on first use)")
     parser.add_argument("--tenant", default="default", help="tenant id (default: %(default)s)")
     parser.add_argument("--dsn", default=None, help="PostgreSQL DSN (default: TWIN_PG_* settings)")
-    parser.add_argument("--max-bytes", type=int, default=settings.max_document_bytes,
-                        help="reject documents larger than this (default: %(default)s)")
-    parser.add_argument("--kind", choices=[k.value for k in DocumentKind], default=None,
-                        help="store every document as this kind (default: what the importer decides)")
+    parser.add_argument(
+        "--max-bytes",
+        type=int,
+        default=settings.max_document_bytes,
+        help="reject documents larger than this (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--kind",
+        choices=[k.value for k in DocumentKind],
+        default=None,
+        help="store every document as this kind (default: what the importer decides)",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
     if not args.author.strip() or not args.tenant.strip():

@@ -11,8 +11,13 @@ from twin_ingest.model import SourceDocument
 def content_hash(document: SourceDocument) -> str:
     """sha256 over the document's material (kind, title, url, content, language, tags, metadata)."""
     material = {
-        "kind": document.kind.value, "title": document.title, "url": document.url, "content": document.content,
-        "language": document.language, "tags": list(document.tags), "metadata": document.metadata,
+        "kind": document.kind.value,
+        "title": document.title,
+        "url": document.url,
+        "content": document.content,
+        "language": document.language,
+        "tags": list(document.tags),
+        "metadata": document.metadata,
     }
     canonical = json.dumps(material, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
     return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()

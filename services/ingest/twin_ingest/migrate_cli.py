@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from twin_common.settings import PostgresSettings
+
 from twin_ingest.db import migrate
 
 

@@ -63,7 +63,10 @@ class ImportReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "stored": self.stored, "updated": self.updated, "unchanged": self.unchanged, "rejected": self.rejected,
+            "stored": self.stored,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "rejected": self.rejected,
             "rejections": [
                 {"external_id": r.external_id, "reason": r.reason.value, "detail": r.detail} for r in self.rejections
             ],

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import psycopg
 
-from twin_ingest.model import ImportReport, RejectReason, Rejection, SourceDocument
+from twin_ingest.model import ImportReport, Rejection, RejectReason, SourceDocument
 from twin_ingest.store import DocumentStore
 
 log = logging.getLogger("twin.ingest")

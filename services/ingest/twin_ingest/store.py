@@ -40,28 +40,41 @@ class DocumentStore:
         self.close()
 
     def ensure_tenant(self, tenant_id: str) -> None:
-        self.conn.execute("INSERT INTO tenants (id, name) VALUES (%s, %s) ON CONFLICT (id) DO NOTHING",
-                          (tenant_id, tenant_id))
+        self.conn.execute(
+            "INSERT INTO tenants (id, name) VALUES (%s, %s) ON CONFLICT (id) DO NOTHING", (tenant_id, tenant_id)
+        )
 
     def ensure_author(self, tenant_id: str, name: str) -> str:
         """The author's id within the tenant, created on first use."""
         self.ensure_tenant(tenant_id)
         row = self.conn.execute(
             "INSERT INTO authors (tenant_id, name) VALUES (%s, %s) ON CONFLICT (tenant_id, name) DO NOTHING "
-            "RETURNING id", (tenant_id, name),
+            "RETURNING id",
+            (tenant_id, name),
         ).fetchone()
         if row is None:
-            row = self.conn.execute("SELECT id FROM authors WHERE tenant_id = %s AND name = %s",
-                                    (tenant_id, name)).fetchone()
+            row = self.conn.execute(
+                "SELECT id FROM authors WHERE tenant_id = %s AND name = %s", (tenant_id, name)
+            ).fetchone()
         return str(row[0])
 
     def upsert(self, tenant_id: str, author_id: str, document: SourceDocument) -> Outcome:
-        row = self.conn.execute(UPSERT_DOCUMENT, {
-            "tenant_id": tenant_id, "author_id": author_id, "kind": document.kind.value,
-            "external_id": document.external_id, "title": document.title, "url": document.url,
-            "content": document.content, "language": document.language, "tags": list(document.tags),
-            "metadata": Jsonb(document.metadata), "content_hash": content_hash(document),
-        }).fetchone()
+        row = self.conn.execute(
+            UPSERT_DOCUMENT,
+            {
+                "tenant_id": tenant_id,
+                "author_id": author_id,
+                "kind": document.kind.value,
+                "external_id": document.external_id,
+                "title": document.title,
+                "url": document.url,
+                "content": document.content,
+                "language": document.language,
+                "tags": list(document.tags),
+                "metadata": Jsonb(document.metadata),
+                "content_hash": content_hash(document),
+            },
+        ).fetchone()
         if row is None:
             return Outcome.UNCHANGED
         return Outcome.STORED if row[1] else Outcome.UPDATED
@@ -71,13 +84,15 @@ class DocumentStore:
         cursor = self.conn.execute(
             "SELECT d.id::text, a.name, d.kind, d.external_id, d.title, d.url, d.content_hash, d.updated_at"
             " FROM documents d JOIN authors a ON a.id = d.author_id WHERE d.tenant_id = %s"
-            " ORDER BY d.updated_at DESC, d.id LIMIT %s OFFSET %s", (tenant_id, limit, offset),
+            " ORDER BY d.updated_at DESC, d.id LIMIT %s OFFSET %s",
+            (tenant_id, limit, offset),
         )
         columns = ["id", "author", "kind", "external_id", "title", "url", "content_hash", "updated_at"]
         return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
     def delete_document(self, tenant_id: str, document_id: str) -> bool:
         """A real delete (the CDC stream carries it as a delete and a tombstone); False if not the tenant's."""
-        cursor = self.conn.execute("DELETE FROM documents WHERE tenant_id = %s AND id = %s::uuid",
-                                   (tenant_id, document_id))
+        cursor = self.conn.execute(
+            "DELETE FROM documents WHERE tenant_id = %s AND id = %s::uuid", (tenant_id, document_id)
+        )
         return cursor.rowcount == 1

@@ -50,8 +50,28 @@ def check_text(text: str, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
 
 
 _SKIP_TAGS = {"script", "style", "noscript", "template", "head"}
-_BLOCK_TAGS = {"p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "tr",
-               "section", "article", "blockquote", "header", "footer", "table"}
+_BLOCK_TAGS = {
+    "p",
+    "div",
+    "br",
+    "li",
+    "ul",
+    "ol",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "pre",
+    "tr",
+    "section",
+    "article",
+    "blockquote",
+    "header",
+    "footer",
+    "table",
+}
 
 
 class _HtmlText(HTMLParser):
@@ -119,5 +139,5 @@ def split_front_matter(text: str) -> tuple[dict[str, str | list[str]], str]:
             meta[key] = [item.strip().strip("'\"") for item in value[1:-1].split(",") if item.strip()]
         else:
             meta[key] = value.strip("'\"")
-    body = text[end + 4:].lstrip("\n")
+    body = text[end + 4 :].lstrip("\n")
     return meta, body

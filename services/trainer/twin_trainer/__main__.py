@@ -5,6 +5,7 @@ Scaffold only: it serves health endpoints; the service's work is tracked in the 
 
 from twin_common.health import HealthRegistry
 from twin_common.service import bootstrap, build_http_app, serve_http
+
 from twin_trainer.settings import TrainerSettings
 
 

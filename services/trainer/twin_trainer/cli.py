@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
     from twin_search.eval.beir import load_beir
+
     from twin_trainer.reranker.job import RerankerJobSettings, run
     from twin_trainer.reranker.train import TrainSettings
 
@@ -38,16 +39,27 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as exc:
         print(f"twin train: {exc}", file=sys.stderr)
         return 2
-    result = run(dataset, args.out,
-                 RerankerJobSettings(registered_name=args.name, negatives_per_query=args.negatives,
-                                     publish=not args.no_publish),
-                 TrainSettings(epochs=args.epochs, batch_size=args.batch_size, max_length=args.max_length,
-                               max_steps=args.max_steps, learning_rate=args.learning_rate, loss=args.loss),
-                 cache_dir=cache / "eval", max_fit_queries=args.max_fit_queries,
-                 dataset_path=args.dataset.resolve())
-    print(f"{args.name} version {result.version}: heldout nDCG@10 hybrid {result.metrics['heldout_ndcg10_hybrid']:.4f}"
-          f" -> reranked {result.metrics['heldout_ndcg10_reranked']:.4f}; promoted to champion: {result.promoted};"
-          f" {result.metrics['train_pairs']:.0f} pairs, {result.metrics['train_seconds']:.0f} s training; model in {result.model_dir}")
+    result = run(
+        dataset,
+        args.out,
+        RerankerJobSettings(registered_name=args.name, negatives_per_query=args.negatives, publish=not args.no_publish),
+        TrainSettings(
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            max_length=args.max_length,
+            max_steps=args.max_steps,
+            learning_rate=args.learning_rate,
+            loss=args.loss,
+        ),
+        cache_dir=cache / "eval",
+        max_fit_queries=args.max_fit_queries,
+        dataset_path=args.dataset.resolve(),
+    )
+    print(
+        f"{args.name} version {result.version}: heldout nDCG@10 hybrid {result.metrics['heldout_ndcg10_hybrid']:.4f}"
+        f" -> reranked {result.metrics['heldout_ndcg10_reranked']:.4f}; promoted to champion: {result.promoted};"
+        f" {result.metrics['train_pairs']:.0f} pairs, {result.metrics['train_seconds']:.0f} s training; model in {result.model_dir}"
+    )
     return 0
 
 

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 import psycopg
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
-
 from twin_cdc import connector
 from twin_cdc.replication import drop_slot_and_publication
 from twin_common.settings import KafkaSettings, PostgresSettings
@@ -37,8 +36,9 @@ def drop_source_db(dsn: str, timeout: float = 30.0) -> None:
     with psycopg.connect(PostgresSettings().dsn("postgres"), autocommit=True) as admin:
         deadline = time.monotonic() + timeout
         while True:
-            slots = admin.execute("SELECT slot_name, active_pid FROM pg_replication_slots WHERE database = %s",
-                                  (name,)).fetchall()
+            slots = admin.execute(
+                "SELECT slot_name, active_pid FROM pg_replication_slots WHERE database = %s", (name,)
+            ).fetchall()
             if not slots:
                 break
             for slot, active_pid in slots:
@@ -68,16 +68,24 @@ class CdcRig:
 
     def config(self, **overrides) -> dict[str, str]:
         return connector.connector_config(
-            database=self.database, topic_prefix=self.topic_prefix, slot_name=self.slot,
-            publication_name=self.publication, **overrides,
+            database=self.database,
+            topic_prefix=self.topic_prefix,
+            slot_name=self.slot,
+            publication_name=self.publication,
+            **overrides,
         )
 
 
 def make_rig(dsn: str, connect_url: str) -> CdcRig:
     suffix = uuid.uuid4().hex[:10]
     return CdcRig(
-        dsn=dsn, database=dsn.rsplit("/", 1)[1], name=f"twin-test-{suffix}", slot=f"twin_test_{suffix}",
-        publication=f"twin_test_{suffix}", topic_prefix=f"twintest{suffix}", connect_url=connect_url,
+        dsn=dsn,
+        database=dsn.rsplit("/", 1)[1],
+        name=f"twin-test-{suffix}",
+        slot=f"twin_test_{suffix}",
+        publication=f"twin_test_{suffix}",
+        topic_prefix=f"twintest{suffix}",
+        connect_url=connect_url,
     )
 
 
@@ -106,8 +114,11 @@ def consume(topic: str, stop: Callable[[list], bool], timeout: float = 60.0) -> 
     The value is the parsed JSON envelope, or None for a tombstone.
     """
     consumer = KafkaConsumer(
-        bootstrap_servers=KafkaSettings().bootstrap_servers, auto_offset_reset="earliest",
-        enable_auto_commit=False, group_id=None, consumer_timeout_ms=500,
+        bootstrap_servers=KafkaSettings().bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+        consumer_timeout_ms=500,
     )
     records: list = []
     try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from cdc_support import create_source_db, drop_source_db, make_rig, teardown_rig
-
 from twin_common.settings import ConnectSettings
 
 

@@ -15,7 +15,6 @@ from collections import Counter
 import psycopg
 import pytest
 from cdc_support import consume, delete_topics, make_rig, teardown_rig
-
 from twin_cdc import connector
 from twin_localstack.components import KafkaConnect
 
@@ -34,8 +33,12 @@ def private_connect(local_stack):
     suffix = uuid.uuid4().hex[:8]
     storage = f"_twin-connect-test-{suffix}"
     worker = KafkaConnect(
-        local_stack.paths, name=f"connect-test-{suffix}", url=f"http://127.0.0.1:{_free_port()}",
-        group_id=f"twin-connect-test-{suffix}", storage_topic_prefix=storage, heap="384m",
+        local_stack.paths,
+        name=f"connect-test-{suffix}",
+        url=f"http://127.0.0.1:{_free_port()}",
+        group_id=f"twin-connect-test-{suffix}",
+        storage_topic_prefix=storage,
+        heap="384m",
     )
     worker.start()
     yield worker
@@ -51,7 +54,8 @@ def _write_stream(dsn: str, author: str, stop_worker: threading.Event, committed
             external_id = f"doc-{number:05d}"
             conn.execute(
                 "INSERT INTO documents (tenant_id, author_id, kind, external_id, content, content_hash)"
-                " VALUES ('acme', %s, 'note', %s, %s, %s)", (author, external_id, f"body {number}", f"h{number}"),
+                " VALUES ('acme', %s, 'note', %s, %s, %s)",
+                (author, external_id, f"body {number}", f"h{number}"),
             )
             committed.append(external_id)
             if number + 1 == STOP_AFTER:
@@ -65,8 +69,9 @@ def test_no_change_is_lost_when_connect_stops_mid_stream(source_db, private_conn
     try:
         with psycopg.connect(source_db, autocommit=True) as conn:
             conn.execute("INSERT INTO tenants (id) VALUES ('acme')")
-            author = str(conn.execute("INSERT INTO authors (tenant_id, name) VALUES ('acme', 'Ada') RETURNING id")
-                         .fetchone()[0])
+            author = str(
+                conn.execute("INSERT INTO authors (tenant_id, name) VALUES ('acme', 'Ada') RETURNING id").fetchone()[0]
+            )
         connector.register(rig.connect_url, rig.name, rig.config())
         connector.wait_running(rig.connect_url, rig.name, timeout=90)
 
@@ -89,8 +94,10 @@ def test_no_change_is_lost_when_connect_stops_mid_stream(source_db, private_conn
         records = consume(rig.topic("documents"), seen_all, timeout=120)
         counts = Counter(value["after"]["external_id"] for _, value, *_ in records if value)
         duplicates = sum(count - 1 for count in counts.values())
-        print(f"\n[{how}] {CHANGES} committed ({committed_at_stop} before the worker stopped), "
-              f"{len(records)} events read, {len(counts)} distinct, {duplicates} duplicates")
+        print(
+            f"\n[{how}] {CHANGES} committed ({committed_at_stop} before the worker stopped), "
+            f"{len(records)} events read, {len(counts)} distinct, {duplicates} duplicates"
+        )
         assert set(counts) == set(committed)  # none lost
         assert all(value["op"] == "c" for _, value, *_ in records)
     finally:

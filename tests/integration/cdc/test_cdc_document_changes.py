@@ -6,7 +6,6 @@ import uuid
 
 import psycopg
 from cdc_support import consume
-
 from twin_cdc import connector
 from twin_common.documents import DocumentRow
 from twin_common.events import ChangeOp, DebeziumEnvelope
@@ -14,9 +13,9 @@ from twin_common.events import ChangeOp, DebeziumEnvelope
 
 def _seed_author(conn: psycopg.Connection, tenant: str) -> str:
     conn.execute("INSERT INTO tenants (id, name) VALUES (%s, %s)", (tenant, tenant))
-    return str(conn.execute(
-        "INSERT INTO authors (tenant_id, name) VALUES (%s, 'Ada') RETURNING id", (tenant,)
-    ).fetchone()[0])
+    return str(
+        conn.execute("INSERT INTO authors (tenant_id, name) VALUES (%s, 'Ada') RETURNING id", (tenant,)).fetchone()[0]
+    )
 
 
 def test_register_is_idempotent_and_changes_stream_in_commit_order(cdc_rig):
@@ -62,14 +61,16 @@ def test_first_start_snapshots_existing_rows_then_streams(cdc_rig):
         author = _seed_author(conn, "snap")
         conn.execute(
             "INSERT INTO documents (tenant_id, author_id, kind, external_id, content, content_hash)"
-            " VALUES ('snap', %s, 'note', 'n1', 'before start', 'h')", (author,),
+            " VALUES ('snap', %s, 'note', 'n1', 'before start', 'h')",
+            (author,),
         )
     connector.register(cdc_rig.connect_url, cdc_rig.name, cdc_rig.config())
     connector.wait_running(cdc_rig.connect_url, cdc_rig.name)
     with psycopg.connect(cdc_rig.dsn, autocommit=True) as conn:
         conn.execute(
             "INSERT INTO documents (tenant_id, author_id, kind, external_id, content, content_hash)"
-            " VALUES ('snap', %s, 'post', 'p1', 'after start', 'h')", (author,),
+            " VALUES ('snap', %s, 'post', 'p1', 'after start', 'h')",
+            (author,),
         )
     records = consume(cdc_rig.topic("documents"), lambda r: len(r) >= 2)
     ops = {value["after"]["external_id"]: value["op"] for _, value, *_ in records}

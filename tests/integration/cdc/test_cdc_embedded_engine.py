@@ -16,7 +16,6 @@ from pathlib import Path
 
 import psycopg
 from cdc_support import consume, make_rig, teardown_rig
-
 from twin_cdc import connector
 
 
@@ -42,10 +41,27 @@ def _streaming_offsets_flushed(offsets: Path) -> bool:
 def _start_embedded(rig, offsets, log_path) -> subprocess.Popen:
     with log_path.open("ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "twin_cli.main", "cdc", "embedded", "--name", rig.name, "--database", rig.database,
-             "--topic-prefix", rig.topic_prefix, "--slot", rig.slot, "--publication", rig.publication,
-             "--offsets", str(offsets)],
-            stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "twin_cli.main",
+                "cdc",
+                "embedded",
+                "--name",
+                rig.name,
+                "--database",
+                rig.database,
+                "--topic-prefix",
+                rig.topic_prefix,
+                "--slot",
+                rig.slot,
+                "--publication",
+                rig.publication,
+                "--offsets",
+                str(offsets),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
 
 
@@ -111,8 +127,11 @@ def test_embedded_engine_resumes_from_its_offsets_after_a_crash(source_db, tmp_p
     def write(numbers: range) -> None:
         with psycopg.connect(source_db, autocommit=True) as conn:
             for number in numbers:
-                conn.execute("INSERT INTO documents (tenant_id, author_id, kind, external_id, content, content_hash)"
-                             " VALUES ('acme', %s, 'note', %s, 'x', 'h')", (author, f"d{number}"))
+                conn.execute(
+                    "INSERT INTO documents (tenant_id, author_id, kind, external_id, content, content_hash)"
+                    " VALUES ('acme', %s, 'note', %s, 'x', 'h')",
+                    (author, f"d{number}"),
+                )
 
     process = _start_embedded(rig, offsets, log_path)
     try:
@@ -130,8 +149,9 @@ def test_embedded_engine_resumes_from_its_offsets_after_a_crash(source_db, tmp_p
         write(range(300, 600))  # committed while nothing reads the slot
         process = _start_embedded(rig, offsets, log_path)
         _wait_slot_active(source_db, rig.slot, process)
-        records = consume(rig.topic("documents"),
-                          lambda r: len({v["after"]["external_id"] for _, v, *_ in r}) >= 600, timeout=90)
+        records = consume(
+            rig.topic("documents"), lambda r: len({v["after"]["external_id"] for _, v, *_ in r}) >= 600, timeout=90
+        )
         ids = [value["after"]["external_id"] for _, value, *_ in records]
         print(f"\n[embedded kill] 600 committed, {len(ids)} events read, {len(ids) - len(set(ids))} duplicates")
         assert set(ids) == {f"d{n}" for n in range(600)}

@@ -7,7 +7,6 @@ import time
 
 import psycopg
 from cdc_support import consume
-
 from twin_cdc import connector
 
 

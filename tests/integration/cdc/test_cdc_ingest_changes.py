@@ -4,7 +4,6 @@ an edit is one update with the old and new text, a delete is a delete and a tomb
 from __future__ import annotations
 
 from cdc_support import consume
-
 from twin_cdc import connector
 from twin_ingest.importers.files import import_folder
 from twin_ingest.pipeline import run_import

@@ -10,7 +10,6 @@ import sys
 import time
 
 import httpx
-
 from twin_cdc import connector
 
 
@@ -23,10 +22,15 @@ def _free_port() -> int:
 def test_service_registers_the_connector_and_becomes_ready(cdc_rig, tmp_path):
     port = _free_port()
     env = {
-        **os.environ, "TWIN_HTTP_PORT": str(port), "TWIN_PG_DATABASE": cdc_rig.database,
-        "TWIN_CONNECTOR_NAME": cdc_rig.name, "TWIN_TOPIC_PREFIX": cdc_rig.topic_prefix,
-        "TWIN_SLOT_NAME": cdc_rig.slot, "TWIN_PUBLICATION_NAME": cdc_rig.publication,
-        "TWIN_SUPERVISE_INTERVAL_S": "0.5", "TWIN_OTEL_ENABLED": "false",
+        **os.environ,
+        "TWIN_HTTP_PORT": str(port),
+        "TWIN_PG_DATABASE": cdc_rig.database,
+        "TWIN_CONNECTOR_NAME": cdc_rig.name,
+        "TWIN_TOPIC_PREFIX": cdc_rig.topic_prefix,
+        "TWIN_SLOT_NAME": cdc_rig.slot,
+        "TWIN_PUBLICATION_NAME": cdc_rig.publication,
+        "TWIN_SUPERVISE_INTERVAL_S": "0.5",
+        "TWIN_OTEL_ENABLED": "false",
     }
     log = tmp_path / "cdc.log"
     with log.open("wb") as out:

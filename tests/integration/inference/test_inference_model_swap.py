@@ -6,7 +6,6 @@ import threading
 
 import numpy as np
 import pytest
-
 from twin_common.registry import log_hf_model
 from twin_inference_client import InferenceClient, ModelUnavailable
 
@@ -70,7 +69,7 @@ def test_rerank_is_loaded_on_registration_and_swapped_under_load(
 
     assert failures == []
     assert seen[0] == "1" and set(seen) == {"1", "2"}
-    assert seen.index("2") > 0 and "1" not in seen[seen.index("2") + 8:]  # no flapping back
+    assert seen.index("2") > 0 and "1" not in seen[seen.index("2") + 8 :]  # no flapping back
     scores, version = client.rerank_versioned(QUERY, PASSAGES)
     assert version == "2"
     np.testing.assert_allclose(scores, _local_scores(second_dir), atol=1e-5)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from twin_common.registry import (
     RegistryError,
     detect_task,
@@ -13,9 +12,7 @@ from twin_common.registry import (
 )
 
 
-def test_logged_directory_comes_back_byte_for_byte_under_its_alias(
-    tiny_cross_encoder, registered_model_name, tmp_path
-):
+def test_logged_directory_comes_back_byte_for_byte_under_its_alias(tiny_cross_encoder, registered_model_name, tmp_path):
     source = tiny_cross_encoder(seed=1)
     name = registered_model_name("test-registry-ce")
 

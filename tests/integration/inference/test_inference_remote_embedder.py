@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from twin_common.events import DebeziumEnvelope
 from twin_embedder.pipeline import ChangePipeline
 from twin_embedder.remote_embedder import RemoteEmbedder
@@ -14,14 +13,26 @@ from twin_search.indexer import DocumentIndexer
 from twin_search.vectorstore.base import SearchFilter
 from twin_search.vectorstore.edge import EdgeVectorStore
 
-TEXT = "\n\n".join(f"Section {i}. Bees dance to show where the flowers are; the angle points at the sun."
-                   f" The length of the waggle run says how far the field lies, about {i} hundred metres." * 4
-                   for i in range(6))
+TEXT = "\n\n".join(
+    f"Section {i}. Bees dance to show where the flowers are; the angle points at the sun."
+    f" The length of the waggle run says how far the field lies, about {i} hundred metres." * 4
+    for i in range(6)
+)
 
 
 def _event(content: str) -> DebeziumEnvelope:
-    row = {"id": "doc-1", "tenant_id": "acme", "author_id": "a1", "kind": "article", "external_id": "bees.md",
-           "title": "Bees", "content": content, "content_hash": "h1", "tags": ["bees"], "metadata": "{}"}
+    row = {
+        "id": "doc-1",
+        "tenant_id": "acme",
+        "author_id": "a1",
+        "kind": "article",
+        "external_id": "bees.md",
+        "title": "Bees",
+        "content": content,
+        "content_hash": "h1",
+        "tags": ["bees"],
+        "metadata": "{}",
+    }
     return DebeziumEnvelope.model_validate({"op": "c", "after": row, "source": {"lsn": 1}})
 
 
@@ -39,8 +50,7 @@ def local_vectors(tmp_path_factory):
 
 
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
-def test_pipeline_through_the_inference_server_matches_in_process(inference_server, local_vectors, tmp_path,
-                                                                  protocol):
+def test_pipeline_through_the_inference_server_matches_in_process(inference_server, local_vectors, tmp_path, protocol):
     chunk_count, ids, scores, query = local_vectors
     url = inference_server.http_url if protocol == "http" else inference_server.grpc_url
     remote = RemoteEmbedder.connect(url, protocol)

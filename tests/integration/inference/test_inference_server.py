@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from twin_inference_client import InferenceClient, InvalidRequest, ModelNotFound
 from twin_inference_client.schema import EMBED_SCHEMA, LLM_SCHEMA, RERANK_SCHEMA, GenerationParams
 
@@ -126,14 +125,11 @@ def test_wrong_shape_and_missing_input_are_invalid_argument(inference_server, pr
     assert "400" in str(err.value.status()) or "INVALID_ARGUMENT" in str(err.value.status())
 
 
-def test_a_registered_lora_adapter_replaces_the_bundled_llm(
-    inference_server, tmp_path, publish_registered, poll_until
-):
+def test_a_registered_lora_adapter_replaces_the_bundled_llm(inference_server, tmp_path, publish_registered, poll_until):
     """Last in this module: afterwards twin-llm serves the adapter (the tests above expect the base)."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoConfig, AutoModelForCausalLM
-
     from twin_common.registry import log_hf_model
     from twin_inference.smollm2 import smollm2_dir
 
@@ -156,7 +152,9 @@ def test_a_registered_lora_adapter_replaces_the_bundled_llm(
 
     after = poll_until(
         lambda: (g := client.generate(prompt, params=params)).model_version == info.version and g,
-        120, interval_s=1, message="twin-llm to serve the registered adapter",
+        120,
+        interval_s=1,
+        message="twin-llm to serve the registered adapter",
     )
     assert after.model_version == "1" and after.text != before.text
     streamed = list(client.generate_stream(prompt, params=params))

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import ClassVar
 
 import psycopg
-
 from twin_common.settings import PostgresSettings
 from twin_ingest.db import migrate
 
@@ -33,8 +32,13 @@ def private_database() -> Iterator[str]:
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
-    extensions_map: ClassVar[dict[str, str]] = {**SimpleHTTPRequestHandler.extensions_map, ".md": "text/markdown", ".txt": "text/plain",
-                      ".html": "text/html; charset=utf-8", ".bin": "application/octet-stream"}
+    extensions_map: ClassVar[dict[str, str]] = {
+        **SimpleHTTPRequestHandler.extensions_map,
+        ".md": "text/markdown",
+        ".txt": "text/plain",
+        ".html": "text/html; charset=utf-8",
+        ".bin": "application/octet-stream",
+    }
 
     def log_message(self, *args) -> None:
         pass

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 from ingest_support import serve_folder
-
 from twin_common.settings import PostgresSettings
 from twin_ingest.api import build_app
 from twin_ingest.settings import IngestSettings
@@ -14,18 +13,24 @@ from twin_ingest.settings import IngestSettings
 @pytest.fixture
 def client(source_dsn):
     database = source_dsn.rsplit("/", 1)[1]
-    settings = IngestSettings(postgres=PostgresSettings(database=database), max_document_bytes=1000,
-                              telemetry={"enabled": False, "spans_file": None})
+    settings = IngestSettings(
+        postgres=PostgresSettings(database=database),
+        max_document_bytes=1000,
+        telemetry={"enabled": False, "spans_file": None},
+    )
     with TestClient(build_app(settings)) as test_client:
         yield test_client
 
 
 def test_post_documents_reports_outcomes_and_is_idempotent(client):
-    body = {"author": "Ada", "documents": [
-        {"id": "p1", "content": "first post", "tags": ["a"]},
-        {"id": "p2", "content": "   "},
-        {"id": "p3", "content": "z" * 2000},
-    ]}
+    body = {
+        "author": "Ada",
+        "documents": [
+            {"id": "p1", "content": "first post", "tags": ["a"]},
+            {"id": "p2", "content": "   "},
+            {"id": "p3", "content": "z" * 2000},
+        ],
+    }
     first = client.post("/v1/tenants/acme/documents", json=body)
     assert first.status_code == 200
     assert first.json()["stored"] == 1
@@ -38,11 +43,17 @@ def test_post_documents_reports_outcomes_and_is_idempotent(client):
 
 def test_bad_requests_get_4xx_with_a_reason(client):
     assert client.post("/v1/tenants/acme/documents", json={"author": "Ada", "documents": []}).status_code == 422
-    wrong_kind = client.post("/v1/tenants/acme/documents",
-                             json={"author": "Ada", "documents": [{"id": "x", "content": "c", "kind": "tweet"}]})
+    wrong_kind = client.post(
+        "/v1/tenants/acme/documents",
+        json={"author": "Ada", "documents": [{"id": "x", "content": "c", "kind": "tweet"}]},
+    )
     assert wrong_kind.status_code == 422 and "kind" in wrong_kind.text
-    assert client.post("/v1/tenants/bad%20tenant/documents",
-                       json={"author": "Ada", "documents": [{"id": "x", "content": "c"}]}).status_code == 422
+    assert (
+        client.post(
+            "/v1/tenants/bad%20tenant/documents", json={"author": "Ada", "documents": [{"id": "x", "content": "c"}]}
+        ).status_code
+        == 422
+    )
     assert client.delete("/v1/tenants/acme/documents/not-a-uuid").status_code == 422
 
 
@@ -60,9 +71,11 @@ def test_tenants_never_see_or_delete_each_others_documents(client):
 def test_post_urls_fetches_pages_from_a_local_server(client, tmp_path):
     (tmp_path / "page.html").write_text("<title>Served</title><p>fetched text</p>")
     with serve_folder(tmp_path) as base:
-        report = client.post("/v1/tenants/acme/urls", json={"author": "Ada", "urls": [
-            f"{base}/page.html", f"{base}/gone.html"]}).json()
+        report = client.post(
+            "/v1/tenants/acme/urls", json={"author": "Ada", "urls": [f"{base}/page.html", f"{base}/gone.html"]}
+        ).json()
     assert report["stored"] == 1
-    assert report["rejections"] == [{"external_id": f"{base}/gone.html", "reason": "fetch_failed",
-                                     "detail": "HTTP 404"}]
+    assert report["rejections"] == [
+        {"external_id": f"{base}/gone.html", "reason": "fetch_failed", "detail": "HTTP 404"}
+    ]
     assert [d["title"] for d in client.get("/v1/tenants/acme/documents").json()] == ["Served"]

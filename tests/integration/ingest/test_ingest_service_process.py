@@ -26,8 +26,9 @@ def test_service_migrates_and_stores_posted_documents(tmp_path):
         env = {**os.environ, "TWIN_HTTP_PORT": str(port), "TWIN_PG_DATABASE": database, "TWIN_OTEL_ENABLED": "false"}
         log = tmp_path / "ingest.log"
         with log.open("wb") as out:
-            process = subprocess.Popen([sys.executable, "-m", "twin_ingest"], env=env, stdout=out,
-                                       stderr=subprocess.STDOUT)
+            process = subprocess.Popen(
+                [sys.executable, "-m", "twin_ingest"], env=env, stdout=out, stderr=subprocess.STDOUT
+            )
         base = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 60
@@ -39,8 +40,11 @@ def test_service_migrates_and_stores_posted_documents(tmp_path):
                 except httpx.TransportError:
                     pass
                 time.sleep(0.2)
-            report = httpx.post(f"{base}/v1/tenants/acme/documents", timeout=10,
-                                json={"author": "Ada", "documents": [{"id": "p1", "content": "hello"}]})
+            report = httpx.post(
+                f"{base}/v1/tenants/acme/documents",
+                timeout=10,
+                json={"author": "Ada", "documents": [{"id": "p1", "content": "hello"}]},
+            )
             assert report.status_code == 200 and report.json()["stored"] == 1
             bad = httpx.post(f"{base}/v1/tenants/acme/documents", timeout=10, json={"author": "Ada"})
             assert bad.status_code == 422 and "documents" in bad.text

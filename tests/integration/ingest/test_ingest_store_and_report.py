@@ -9,7 +9,6 @@ from pathlib import Path
 
 import psycopg
 from ingest_support import serve_folder
-
 from twin_ingest.importers.files import import_folder
 from twin_ingest.importers.web import import_urls
 from twin_ingest.pipeline import run_import
@@ -34,12 +33,18 @@ def test_folder_with_malformed_files_stores_the_good_and_reports_each_bad(tmp_pa
         report = run_import(import_folder(tmp_path, max_bytes=4000), store, "acme", "Ada")
     assert (report.stored, report.updated, report.unchanged) == (3, 0, 0)
     assert {(r.external_id, r.reason.value) for r in report.rejections} == {
-        ("empty.md", "empty"), ("binary.txt", "binary"), ("latin1.md", "bad_encoding"), ("huge.txt", "too_large"),
+        ("empty.md", "empty"),
+        ("binary.txt", "binary"),
+        ("latin1.md", "bad_encoding"),
+        ("huge.txt", "too_large"),
     }
     with psycopg.connect(source_dsn) as conn:
         rows = conn.execute("SELECT external_id, kind, title FROM documents ORDER BY external_id").fetchall()
-    assert rows == [("good-one.md", "article", "One"), ("good-two.txt", "note", "good-two"),
-                    ("page.html", "article", "Page")]
+    assert rows == [
+        ("good-one.md", "article", "One"),
+        ("good-two.txt", "note", "good-two"),
+        ("page.html", "article", "Page"),
+    ]
 
 
 def test_reimport_changes_nothing_and_an_edit_becomes_an_update(tmp_path, source_dsn):
@@ -63,7 +68,8 @@ def test_reimport_changes_nothing_and_an_edit_becomes_an_update(tmp_path, source
     with psycopg.connect(source_dsn) as conn:
         content, created, updated = conn.execute(
             "SELECT content, created_at, updated_at FROM documents"
-            " WHERE tenant_id = 'acme' AND external_id = 'good-one.md'").fetchone()
+            " WHERE tenant_id = 'acme' AND external_id = 'good-one.md'"
+        ).fetchone()
         assert content == "# One\nfirst article, revised" and updated > created
         assert conn.execute("SELECT count(*) FROM documents").fetchone()[0] == 6
 
@@ -78,21 +84,41 @@ def test_url_fetcher_against_a_local_http_server(tmp_path, source_dsn):
         again = run_import(import_urls(urls[:2]), store, "acme", "Ada")
     assert report.stored == 2
     assert {r.external_id: r.reason.value for r in report.rejections} == {
-        f"{base}/blob.bin": "binary", f"{base}/missing.html": "fetch_failed", "ftp://x/y": "invalid",
+        f"{base}/blob.bin": "binary",
+        f"{base}/missing.html": "fetch_failed",
+        "ftp://x/y": "invalid",
     }
     assert "404" in next(r.detail for r in report.rejections if r.reason.value == "fetch_failed")
     assert again.unchanged == 2
     with psycopg.connect(source_dsn) as conn:
         title, content, url = conn.execute(
-            "SELECT title, content, url FROM documents WHERE external_id = %s", (f"{base}/post.html",)).fetchone()
+            "SELECT title, content, url FROM documents WHERE external_id = %s", (f"{base}/post.html",)
+        ).fetchone()
     assert (title, content, url) == ("Local", "served over http", f"{base}/post.html")
 
 
 def test_cli_imports_the_sample_corpus_and_reports_counts(source_dsn):
     def ingest(source: str, *extra: str) -> dict:
         result = subprocess.run(
-            [sys.executable, "-m", "twin_cli.main", "ingest", source, "--author", "Maren Holt", "--tenant", "demo",
-             "--dsn", source_dsn, "--json", *extra], capture_output=True, text=True, check=True, cwd=REPO,
+            [
+                sys.executable,
+                "-m",
+                "twin_cli.main",
+                "ingest",
+                source,
+                "--author",
+                "Maren Holt",
+                "--tenant",
+                "demo",
+                "--dsn",
+                source_dsn,
+                "--json",
+                *extra,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=REPO,
         )
         return json.loads(result.stdout)
 
@@ -103,6 +129,11 @@ def test_cli_imports_the_sample_corpus_and_reports_counts(source_dsn):
     with psycopg.connect(source_dsn) as conn:
         kinds = conn.execute("SELECT DISTINCT kind FROM documents WHERE external_id LIKE '%.txt'").fetchall()
     assert kinds == [("post",)]
-    missing = subprocess.run([sys.executable, "-m", "twin_cli.main", "ingest", "no/such/dir", "--author", "a",
-                              "--dsn", source_dsn], capture_output=True, text=True, cwd=REPO, check=False)
+    missing = subprocess.run(
+        [sys.executable, "-m", "twin_cli.main", "ingest", "no/such/dir", "--author", "a", "--dsn", source_dsn],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    )
     assert missing.returncode == 2 and "no such file or folder" in missing.stderr

@@ -17,22 +17,41 @@ def run_twin(*args, cache):
 
 
 def write_beir(root: Path) -> None:
-    topics = ["kafka consumer offsets", "qdrant payload indexes", "postgres logical replication",
-              "redis online features", "mlflow model aliases", "debezium change events"]
+    topics = [
+        "kafka consumer offsets",
+        "qdrant payload indexes",
+        "postgres logical replication",
+        "redis online features",
+        "mlflow model aliases",
+        "debezium change events",
+    ]
     (root / "qrels").mkdir(parents=True)
     with (root / "corpus.jsonl").open("w") as f:
         for i, topic in enumerate(topics):
-            f.write(json.dumps({"_id": f"d{i}", "title": topic.title(), "text": f"A note about {topic}. Term{i} explains {topic} in depth."}) + "\n")
+            f.write(
+                json.dumps(
+                    {
+                        "_id": f"d{i}",
+                        "title": topic.title(),
+                        "text": f"A note about {topic}. Term{i} explains {topic} in depth.",
+                    }
+                )
+                + "\n"
+            )
     with (root / "queries.jsonl").open("w") as f:
         for i, topic in enumerate(topics):
             f.write(json.dumps({"_id": f"q{i}", "text": f"how do {topic} work term{i}"}) + "\n")
-    (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(f"q{i}\td{i}\t1\n" for i in range(len(topics))))
+    (root / "qrels" / "test.tsv").write_text(
+        "query-id\tcorpus-id\tscore\n" + "".join(f"q{i}\td{i}\t1\n" for i in range(len(topics)))
+    )
 
 
 def test_twin_eval_retrieval_prints_every_config_and_reports_rerank_skipped(tmp_path):
     write_beir(tmp_path / "ds")
     out = tmp_path / "report.json"
-    first = run_twin("eval", "retrieval", "--dataset", str(tmp_path / "ds"), "--json", str(out), cache=tmp_path / "cache")
+    first = run_twin(
+        "eval", "retrieval", "--dataset", str(tmp_path / "ds"), "--json", str(out), cache=tmp_path / "cache"
+    )
     assert first.returncode == 0, first.stderr
     assert re.search(r"hybrid\+rerank +skipped: no reranker given", first.stdout)
     report = json.loads(out.read_text())

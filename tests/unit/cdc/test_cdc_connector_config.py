@@ -2,7 +2,6 @@
 
 import httpx
 import pytest
-
 from twin_cdc import connector
 from twin_common.topics import CDC_DOCUMENTS, CDC_TOPIC_PREFIX
 
@@ -22,7 +21,11 @@ def test_defaults_give_the_shared_topic_names():
 def test_names_are_parameters():
     config = connector.connector_config(database="d", topic_prefix="p", slot_name="s", publication_name="pub")
     assert (config["database.dbname"], config["topic.prefix"], config["slot.name"], config["publication.name"]) == (
-        "d", "p", "s", "pub")
+        "d",
+        "p",
+        "s",
+        "pub",
+    )
 
 
 def _transport(state: dict):
@@ -39,8 +42,14 @@ def _transport(state: dict):
             state["config"] = httpx.Response(200, content=request.content).json()
             return httpx.Response(201)
         if request.method == "GET" and request.url.path.endswith("/status"):
-            return httpx.Response(200, json={"name": name, "connector": {"state": "RUNNING"},
-                                             "tasks": [{"id": 0, "state": state["task"], "trace": "boom"}]})
+            return httpx.Response(
+                200,
+                json={
+                    "name": name,
+                    "connector": {"state": "RUNNING"},
+                    "tasks": [{"id": 0, "state": state["task"], "trace": "boom"}],
+                },
+            )
         if request.method == "POST":
             return httpx.Response(202)
         return httpx.Response(405)

@@ -15,12 +15,16 @@ def test_gateway_service_declares_the_api():
 
 
 def test_messages_round_trip():
-    request = twin_pb2.AskRequest(question="what did I write about CDC?", top_k=5,
-                                  filters=twin_pb2.SearchFilters(kinds=[twin_pb2.DOCUMENT_KIND_ARTICLE]))
+    request = twin_pb2.AskRequest(
+        question="what did I write about CDC?",
+        top_k=5,
+        filters=twin_pb2.SearchFilters(kinds=[twin_pb2.DOCUMENT_KIND_ARTICLE]),
+    )
     assert twin_pb2.AskRequest.FromString(request.SerializeToString()) == request
 
 
 def test_committed_stubs_match_the_protos():
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_protos.py"), "--check"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "gen_protos.py"), "--check"], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr

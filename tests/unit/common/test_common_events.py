@@ -2,7 +2,6 @@ import json
 
 import pytest
 from pydantic import ValidationError
-
 from twin_common.documents import DocumentKind, DocumentRow
 from twin_common.events import ChangeOp, DeadLetter, DebeziumEnvelope, DocumentIndexed, FeedbackGiven
 from twin_common.topics import CDC_DOCUMENTS, cdc_topic, dead_letter_topic
@@ -10,7 +9,11 @@ from twin_common.topics import CDC_DOCUMENTS, cdc_topic, dead_letter_topic
 
 def test_event_round_trip_keeps_identity_and_version():
     event = DocumentIndexed(
-        tenant_id="t1", document_id="d1", content_hash="h", op=ChangeOp.UPDATE, chunk_count=3,
+        tenant_id="t1",
+        document_id="d1",
+        content_hash="h",
+        op=ChangeOp.UPDATE,
+        chunk_count=3,
         embedding_model="all-MiniLM-L6-v2",
     )
     again = DocumentIndexed.from_bytes(event.to_bytes())
@@ -31,13 +34,15 @@ def test_feedback_rating_is_bounded():
 
 
 def test_debezium_update_envelope_exposes_images_and_source():
-    raw = json.dumps({
-        "before": {"id": 1, "title": "old"},
-        "after": {"id": 1, "title": "new"},
-        "op": "u",
-        "source": {"connector": "postgresql", "table": "documents", "schema": "public", "lsn": 42, "ts_ms": 7},
-        "ts_ms": 9,
-    })
+    raw = json.dumps(
+        {
+            "before": {"id": 1, "title": "old"},
+            "after": {"id": 1, "title": "new"},
+            "op": "u",
+            "source": {"connector": "postgresql", "table": "documents", "schema": "public", "lsn": 42, "ts_ms": 7},
+            "ts_ms": 9,
+        }
+    )
     env = DebeziumEnvelope.parse(raw.encode())
     assert env.op is ChangeOp.UPDATE
     assert env.row == {"id": 1, "title": "new"}
@@ -57,11 +62,20 @@ def test_debezium_unknown_op_is_rejected():
 
 
 def test_document_row_accepts_debezium_json_forms():
-    row = DocumentRow.model_validate({
-        "id": "6f1c", "tenant_id": "acme", "author_id": "a1", "kind": "post", "external_id": "p/1",
-        "content": "hi", "tags": None, "metadata": '{"source": "jsonl"}', "content_hash": "abc",
-        "updated_at": "2026-11-23T03:00:00.123456Z",
-    })
+    row = DocumentRow.model_validate(
+        {
+            "id": "6f1c",
+            "tenant_id": "acme",
+            "author_id": "a1",
+            "kind": "post",
+            "external_id": "p/1",
+            "content": "hi",
+            "tags": None,
+            "metadata": '{"source": "jsonl"}',
+            "content_hash": "abc",
+            "updated_at": "2026-11-23T03:00:00.123456Z",
+        }
+    )
     assert row.kind is DocumentKind.POST
     assert row.tags == [] and row.metadata == {"source": "jsonl"}
     assert row.updated_at.year == 2026
@@ -74,6 +88,7 @@ def test_topic_names_follow_debezium_naming():
 
 
 def test_dead_letter_carries_the_error_and_position():
-    dl = DeadLetter(source_topic="t", partition=1, offset=10, key=None, value="{", error="bad json", attempts=3,
-                    consumer_group="g")
+    dl = DeadLetter(
+        source_topic="t", partition=1, offset=10, key=None, value="{", error="bad json", attempts=3, consumer_group="g"
+    )
     assert DeadLetter.from_bytes(dl.to_bytes()).error == "bad json"

@@ -4,7 +4,6 @@ import logging
 from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-
 from twin_common.health import HealthRegistry
 from twin_common.logs import JsonFormatter
 from twin_common.settings import KafkaSettings, PostgresSettings, ServiceSettings
@@ -38,8 +37,9 @@ def test_span_file_exporter_writes_one_json_line_per_span(tmp_path):
 def test_json_log_lines_carry_trace_ids_and_extras():
     provider = TracerProvider()
     formatter = JsonFormatter("svc")
-    record = logging.makeLogRecord({"name": "x", "levelname": "INFO", "msg": "hello %s", "args": ("you",),
-                                    "document_id": "d1"})
+    record = logging.makeLogRecord(
+        {"name": "x", "levelname": "INFO", "msg": "hello %s", "args": ("you",), "document_id": "d1"}
+    )
     with provider.get_tracer("t").start_as_current_span("s") as span:
         entry = json.loads(formatter.format(record))
         expected_trace = format(span.get_span_context().trace_id, "032x")

@@ -18,8 +18,10 @@ SERVICES = ("ingest", "cdc", "embedder", "trainer", "inference", "gateway", "mon
 APP_SERVICES = tuple(s for s in SERVICES if s != "inference")
 BACKING = {  # toggle -> the external value the chart requires when it is off
     "postgresql": {"external": {"host": "pg.example.internal", "port": 5433}},
-    "kafka": {"external": {"bootstrapServers": "kafka.example.internal:9092"},
-              "connect": {"externalUrl": "http://connect.example.internal:8083"}},
+    "kafka": {
+        "external": {"bootstrapServers": "kafka.example.internal:9092"},
+        "connect": {"externalUrl": "http://connect.example.internal:8083"},
+    },
     "redis": {"external": {"url": "redis://redis.example.internal:6379/0"}},
     "qdrant": {"external": {"url": "http://qdrant.example.internal:6333"}},
     "mlflow": {"external": {"trackingUri": "http://mlflow.example.internal:5000"}},

@@ -237,7 +237,9 @@ def test_gpu_profile_builds_cuda_inference_and_schedules_the_llm_on_gpus(skaffol
     profile = next(p for p in skaffold["profiles"] if p["name"] == "gpu")
     config = apply_patches(skaffold, profile["patches"])
     indexes = {a["image"]: a["docker"]["buildArgs"].get("TORCH_INDEX_URL") for a in config["build"]["artifacts"]}
-    changed = {image for image, url in indexes.items() if url != image_args(image.removeprefix("twin-")).get("TORCH_INDEX_URL")}
+    changed = {
+        image for image, url in indexes.items() if url != image_args(image.removeprefix("twin-")).get("TORCH_INDEX_URL")
+    }
     assert changed == {"twin-inference"}
     assert indexes["twin-inference"].rsplit("/", 1)[1].startswith("cu")
     assert "ARG TORCH_INDEX_URL" in dockerfile()

@@ -41,8 +41,17 @@ def test_lint_has_no_errors():
 def test_default_render_has_every_piece(render):
     objects = render()
     kinds = {o["kind"] for o in objects}
-    assert {"Deployment", "Service", "StatefulSet", "ConfigMap", "Secret", "InferenceService", "Kafka",
-            "KafkaNodePool", "KafkaConnect"} <= kinds
+    assert {
+        "Deployment",
+        "Service",
+        "StatefulSet",
+        "ConfigMap",
+        "Secret",
+        "InferenceService",
+        "Kafka",
+        "KafkaNodePool",
+        "KafkaConnect",
+    } <= kinds
     names = {(o["kind"], o["metadata"]["name"]) for o in objects}
     assert len(names) == len(objects), "two objects share a kind and name"
     for name in APP_SERVICES:
@@ -308,7 +317,7 @@ def test_otel_collector_exports_through_configured_exporters(render):
         ({"inference": {"runtime": "tritn"}}, "/inference/runtime"),
         ({"inference": {"kserve": {"protocol": "rest"}}}, "/inference/kserve/protocol"),
         ({"inference": {"models": {"gpt": {"enabled": True, "registeredName": "x"}}}}, "'gpt' not allowed"),
-        ({"gateway": {"port": "8106"}}, "/gateway/port"),
+        ({"gateway": {"port": "8100"}}, "/gateway/port"),
         ({"kafka": {"replicas": 0}}, "/kafka/replicas"),
     ],
 )

@@ -25,8 +25,10 @@ VALUE_SETS = {
     "triton": {"inference": {"runtime": "triton", "gpu": {"enabled": True}}},
     "connector-resource": {"cdc": {"enabled": False}, "kafka": {"connect": {"connectorResource": True}}},
     "grpc": {"gateway": {"grpcProbe": True}, "inference": {"kserve": {"protocol": "grpc"}}},
-    "priority-and-secrets": {"gateway": {"priorityClassName": "twin-serving"},
-                             "global": {"imagePullSecrets": [{"name": "regcred"}], "env": {"TWIN_X": "1"}}},
+    "priority-and-secrets": {
+        "gateway": {"priorityClassName": "twin-serving"},
+        "global": {"imagePullSecrets": [{"name": "regcred"}], "env": {"TWIN_X": "1"}},
+    },
     "everything-off": everything_off(),
 }
 
@@ -39,8 +41,11 @@ def validate_custom(obj: dict) -> None:
         predictor = spec["predictor"]
         assert ("containers" in predictor) != ("model" in predictor)
         for container in predictor.get("containers", []):
-            kv.validate({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
-                         "spec": {"containers": [container]}}, KUBERNETES_VERSION, strict=True)
+            kv.validate(
+                {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [container]}},
+                KUBERNETES_VERSION,
+                strict=True,
+            )
     elif obj["kind"] == "KafkaNodePool":
         assert obj["metadata"]["labels"]["strimzi.io/cluster"]
         assert set(spec["roles"]) <= {"broker", "controller"} and spec["replicas"] >= 1

@@ -6,7 +6,6 @@ import hashlib
 
 import numpy as np
 import pytest
-
 from twin_embedder.features import DocumentFeatures
 from twin_embedder.pipeline import ChangePipeline
 from twin_search.indexer import DocumentIndexer
@@ -28,8 +27,10 @@ class CountingEmbedder:
 
     def embed(self, texts: list[str]) -> np.ndarray:
         self.embedded.extend(texts)
-        rows = [np.frombuffer(hashlib.sha256(t.encode()).digest()[:32], dtype=np.uint8)[:8].astype(np.float32) + 1
-                for t in texts]
+        rows = [
+            np.frombuffer(hashlib.sha256(t.encode()).digest()[:32], dtype=np.uint8)[:8].astype(np.float32) + 1
+            for t in texts
+        ]
         out = np.array(rows, dtype=np.float32).reshape(len(texts), self.dimension)
         return out / np.linalg.norm(out, axis=1, keepdims=True) if len(texts) else out
 

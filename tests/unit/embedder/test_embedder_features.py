@@ -6,9 +6,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
-
 from twin_common.events import DebeziumEnvelope
-from twin_embedder.features import TTR_WINDOW, AuthorFeatures, DocumentFeatures, StyleStats
 from twin_embedder.feast_sink import (
     AUTHOR_COLUMNS,
     DOCUMENT_COLUMNS,
@@ -16,6 +14,7 @@ from twin_embedder.feast_sink import (
     document_frame,
     ensure_offline_file,
 )
+from twin_embedder.features import TTR_WINDOW, AuthorFeatures, DocumentFeatures, StyleStats
 
 
 def test_style_stats_count_words_and_sentences():
@@ -40,14 +39,27 @@ def test_type_token_ratio_does_not_fall_with_length():
 
 
 def _doc(doc_id, tokens, words, sentences, ttr, deleted=False):
-    return DocumentFeatures("acme", doc_id, "a1", 1, tokens, "en", None, deleted=deleted,
-                            style=StyleStats(words, sentences, words / max(sentences, 1), ttr))
+    return DocumentFeatures(
+        "acme",
+        doc_id,
+        "a1",
+        1,
+        tokens,
+        "en",
+        None,
+        deleted=deleted,
+        style=StyleStats(words, sentences, words / max(sentences, 1), ttr),
+    )
 
 
 def test_author_aggregate_over_live_documents():
     now = datetime(2026, 3, 1, tzinfo=UTC)
-    author = AuthorFeatures.aggregate("acme", "a1", [_doc("d1", 100, 80, 8, 0.5), _doc("d2", 300, 240, 12, 0.9),
-                                                     _doc("d3", 999, 999, 1, 0.1, deleted=True)], now)
+    author = AuthorFeatures.aggregate(
+        "acme",
+        "a1",
+        [_doc("d1", 100, 80, 8, 0.5), _doc("d2", 300, 240, 12, 0.9), _doc("d3", 999, 999, 1, 0.1, deleted=True)],
+        now,
+    )
     assert author.document_count == 2 and author.token_count == 400
     assert author.mean_document_tokens == pytest.approx(200)
     assert author.mean_sentence_words == pytest.approx(320 / 20)
@@ -62,8 +74,12 @@ def test_author_without_documents_has_zero_features():
 
 def test_frames_have_the_offline_schema():
     jan = datetime(2026, 1, 1, tzinfo=UTC)
-    docs = document_frame([_doc("d1", 10, 8, 2, 0.5), DocumentFeatures("acme", "d2", "a1", 0, 0, None, None,
-                                                                       deleted=True, committed_at=jan)])
+    docs = document_frame(
+        [
+            _doc("d1", 10, 8, 2, 0.5),
+            DocumentFeatures("acme", "d2", "a1", 0, 0, None, None, deleted=True, committed_at=jan),
+        ]
+    )
     assert list(docs.columns) == list(DOCUMENT_COLUMNS) and docs["deleted"].tolist() == [False, True]
     assert docs["event_timestamp"].iloc[1] == jan  # a delete is stamped with its commit time
     authors = author_frame([AuthorFeatures.aggregate("acme", "a1", [_doc("d1", 10, 8, 2, 0.5)], jan)])
@@ -72,12 +88,23 @@ def test_frames_have_the_offline_schema():
 
 def test_pipeline_features_carry_style_commit_time_and_the_deleted_author(pipeline):
     sink = pipeline.features
-    row = {"id": "d1", "tenant_id": "acme", "author_id": "a1", "kind": "post", "external_id": "d1", "title": "",
-           "content": "**Bees** fly. Bees sleep.", "content_hash": "h1", "tags": None, "metadata": "{}"}
+    row = {
+        "id": "d1",
+        "tenant_id": "acme",
+        "author_id": "a1",
+        "kind": "post",
+        "external_id": "d1",
+        "title": "",
+        "content": "**Bees** fly. Bees sleep.",
+        "content_hash": "h1",
+        "tags": None,
+        "metadata": "{}",
+    }
     ts_ms = 1_767_225_600_000  # 2026-01-01T00:00:00Z
     pipeline.apply(DebeziumEnvelope.model_validate({"op": "c", "after": row, "source": {"lsn": 1, "ts_ms": ts_ms}}))
-    pipeline.apply(DebeziumEnvelope.model_validate({"op": "d", "before": row,
-                                                    "source": {"lsn": 2, "ts_ms": ts_ms + 5000}}))
+    pipeline.apply(
+        DebeziumEnvelope.model_validate({"op": "d", "before": row, "source": {"lsn": 2, "ts_ms": ts_ms + 5000}})
+    )
     created, deleted = sink.pushed
     assert created.kind == "post" and created.style.words == 4 and created.style.sentences == 2
     assert created.event_time == datetime(2026, 1, 1, tzinfo=UTC)
@@ -87,11 +114,24 @@ def test_pipeline_features_carry_style_commit_time_and_the_deleted_author(pipeli
 
 
 def test_commit_time_keeps_the_microseconds_debezium_sends(pipeline):
-    row = {"id": "d1", "tenant_id": "acme", "author_id": "a1", "kind": "post", "external_id": "d1", "title": "",
-           "content": "Bees fly.", "content_hash": "h1", "tags": None, "metadata": "{}"}
+    row = {
+        "id": "d1",
+        "tenant_id": "acme",
+        "author_id": "a1",
+        "kind": "post",
+        "external_id": "d1",
+        "title": "",
+        "content": "Bees fly.",
+        "content_hash": "h1",
+        "tags": None,
+        "metadata": "{}",
+    }
     ts_us = 1_767_225_600_000_250  # 2026-01-01T00:00:00.000250Z: the same millisecond as ts_ms
-    pipeline.apply(DebeziumEnvelope.model_validate({"op": "c", "after": row,
-                                                    "source": {"lsn": 1, "ts_ms": ts_us // 1000, "ts_us": ts_us}}))
+    pipeline.apply(
+        DebeziumEnvelope.model_validate(
+            {"op": "c", "after": row, "source": {"lsn": 1, "ts_ms": ts_us // 1000, "ts_us": ts_us}}
+        )
+    )
     assert pipeline.features.pushed[-1].event_time == datetime(2026, 1, 1, 0, 0, 0, 250, tzinfo=UTC)
 
 

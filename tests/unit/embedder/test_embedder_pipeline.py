@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import pytest
-
 from twin_common.events import DebeziumEnvelope
 from twin_embedder.pipeline import InvalidChange
 
 
 def _row(doc_id="d1", content="short text", content_hash="h1", tenant="acme"):
-    return {"id": doc_id, "tenant_id": tenant, "author_id": "a1", "kind": "article", "external_id": doc_id,
-            "title": "", "content": content, "content_hash": content_hash, "tags": None, "metadata": "{}"}
+    return {
+        "id": doc_id,
+        "tenant_id": tenant,
+        "author_id": "a1",
+        "kind": "article",
+        "external_id": doc_id,
+        "title": "",
+        "content": content,
+        "content_hash": content_hash,
+        "tags": None,
+        "metadata": "{}",
+    }
 
 
 def _event(op, row, lsn=1):
@@ -61,17 +70,24 @@ def test_replay_of_the_same_version_is_skipped_without_embedding(pipeline):
 
 
 def test_batch_keeps_only_the_last_change_per_document(pipeline):
-    results = pipeline.apply_batch([
-        _event("c", _row("d1", "first", "h1")), _event("c", _row("d2", "other", "x1")),
-        _event("u", _row("d1", "second", "h2")), _event("d", _row("d2", "other", "x1")), None,
-    ])
+    results = pipeline.apply_batch(
+        [
+            _event("c", _row("d1", "first", "h1")),
+            _event("c", _row("d2", "other", "x1")),
+            _event("u", _row("d1", "second", "h2")),
+            _event("d", _row("d2", "other", "x1")),
+            None,
+        ]
+    )
     assert [(r.document_id, r.op.value, r.content_hash) for r in results] == [("d2", "d", None), ("d1", "u", "h2")]
     assert pipeline.indexer.embedder.embedded == ["second"]  # nothing embedded for superseded versions
     assert pipeline.store.document_point_ids("acme", "d2") == set()
 
 
 def test_tenants_are_kept_apart(pipeline):
-    pipeline.apply_batch([_event("c", _row("d1", "acme text")), _event("c", _row("d9", "globex text", tenant="globex"))])
+    pipeline.apply_batch(
+        [_event("c", _row("d1", "acme text")), _event("c", _row("d9", "globex text", tenant="globex"))]
+    )
     pipeline.apply(_event("d", _row("d9", tenant="acme")))  # same id under the wrong tenant removes nothing
     assert pipeline.store.document_point_ids("globex", "d9")
 

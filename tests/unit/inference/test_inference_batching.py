@@ -6,7 +6,6 @@ import asyncio
 import threading
 
 import pytest
-
 from twin_inference.batching import DynamicBatcher
 
 

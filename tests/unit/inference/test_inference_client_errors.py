@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 from tritonclient.utils import InferenceServerException
-
 from twin_inference_client.client import InferenceClient
 from twin_inference_client.errors import (
     InferenceError,

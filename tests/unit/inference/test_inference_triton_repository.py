@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 from google.protobuf import text_format
-
 from twin_common.settings import repo_root
 from twin_inference_client.schema import SCHEMAS
 
@@ -57,12 +56,16 @@ def test_python_backend_defines_the_model_class_and_only_schema_outputs(name):
     source = (REPOSITORY / name / "1" / "model.py").read_text()
     tree = ast.parse(source)
     classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
-    assert {"initialize", "execute"} <= {f.name for f in classes["TritonPythonModel"].body
-                                         if isinstance(f, ast.FunctionDef)}
+    assert {"initialize", "execute"} <= {
+        f.name for f in classes["TritonPythonModel"].body if isinstance(f, ast.FunctionDef)
+    }
     produced = {
-        node.args[0].value for node in ast.walk(tree)
-        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "Tensor"
-        and node.args and isinstance(node.args[0], ast.Constant)
+        node.args[0].value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "attr", "") == "Tensor"
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
     }
     assert produced == {s.name for s in SCHEMAS[name].outputs}
     assert Path(REPOSITORY / name / "config.pbtxt").exists()

@@ -5,13 +5,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from twin_common.documents import DocumentKind
 from twin_ingest.hashing import content_hash
 from twin_ingest.importers.files import import_folder
 from twin_ingest.importers.git_repo import NotARepository, import_repository
 from twin_ingest.importers.jsonl import import_lines
-from twin_ingest.model import RejectReason, Rejection, SourceDocument
+from twin_ingest.model import Rejection, RejectReason, SourceDocument
 from twin_ingest.sources import UnknownSource, detect
 
 CORPUS = Path(__file__).resolve().parents[3] / "samples" / "corpus"
@@ -43,8 +42,12 @@ def test_folder_with_malformed_files_keeps_the_good_and_explains_the_bad(tmp_pat
     assert docs["good.md"].kind is DocumentKind.ARTICLE and docs["sub/note.txt"].kind is DocumentKind.NOTE
     assert docs["page.html"].content == "para" and docs["page.html"].title == "P"
     assert {key: r.reason for key, r in rejected.items()} == {
-        "empty.md": RejectReason.EMPTY, "latin1.txt": RejectReason.BAD_ENCODING, "nul.md": RejectReason.BINARY,
-        "big.txt": RejectReason.TOO_LARGE, "image.png": RejectReason.UNSUPPORTED, "bad-kind.md": RejectReason.INVALID,
+        "empty.md": RejectReason.EMPTY,
+        "latin1.txt": RejectReason.BAD_ENCODING,
+        "nul.md": RejectReason.BINARY,
+        "big.txt": RejectReason.TOO_LARGE,
+        "image.png": RejectReason.UNSUPPORTED,
+        "bad-kind.md": RejectReason.INVALID,
     }
 
 
@@ -61,8 +64,11 @@ def test_jsonl_lines_each_become_a_post_or_a_reasoned_rejection():
     docs, rejected = _split(list(import_lines(lines)))
     assert list(docs) == ["p1"] and docs["p1"].kind is DocumentKind.POST and docs["p1"].tags == ("t",)
     assert {key: r.reason for key, r in rejected.items()} == {
-        "line:2": RejectReason.INVALID, "p2": RejectReason.INVALID, "p3": RejectReason.INVALID,
-        "p4": RejectReason.EMPTY, "line:7": RejectReason.BAD_ENCODING,
+        "line:2": RejectReason.INVALID,
+        "p2": RejectReason.INVALID,
+        "p3": RejectReason.INVALID,
+        "p4": RejectReason.EMPTY,
+        "line:7": RejectReason.BAD_ENCODING,
     }
     assert "content" in rejected["p2"].detail and "line 3" in rejected["p2"].detail
 
@@ -135,4 +141,6 @@ def test_git_repository_rejects_oversized_and_binary_code_files(tmp_path):
     docs, rejected = _split(list(import_repository(repo, max_bytes=1000)))
     assert list(docs) == ["r/ok.py"] and docs["r/ok.py"].content == "print('ok')\n"
     assert {key: r.reason for key, r in rejected.items()} == {
-        "r/big.py": RejectReason.TOO_LARGE, "r/nul.py": RejectReason.BINARY}
+        "r/big.py": RejectReason.TOO_LARGE,
+        "r/nul.py": RejectReason.BINARY,
+    }

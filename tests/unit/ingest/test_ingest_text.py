@@ -1,7 +1,6 @@
 """Bytes become document text, or a rejection with the right reason."""
 
 import pytest
-
 from twin_ingest.model import RejectReason
 from twin_ingest.text import UnusableText, decode_text, html_to_text, markdown_title, split_front_matter
 

@@ -3,7 +3,6 @@ import re
 
 import numpy as np
 import pytest
-
 from twin_common.documents import DocumentRow
 
 
@@ -35,10 +34,25 @@ def embedder():
 
 @pytest.fixture
 def make_doc():
-    def make(doc_id: str, content: str, tenant: str = "acme", kind: str = "article", title: str = "", tags=(),
-             author: str = "ann"):
-        return DocumentRow(id=doc_id, tenant_id=tenant, author_id=author, kind=kind, external_id=doc_id,
-                           title=title, content=content, tags=list(tags),
-                           content_hash=hashlib.sha1(content.encode()).hexdigest())
+    def make(
+        doc_id: str,
+        content: str,
+        tenant: str = "acme",
+        kind: str = "article",
+        title: str = "",
+        tags=(),
+        author: str = "ann",
+    ):
+        return DocumentRow(
+            id=doc_id,
+            tenant_id=tenant,
+            author_id=author,
+            kind=kind,
+            external_id=doc_id,
+            title=title,
+            content=content,
+            tags=list(tags),
+            content_hash=hashlib.sha1(content.encode()).hexdigest(),
+        )
 
     return make

@@ -6,9 +6,13 @@ from twin_search.eval.harness import evaluate
 
 def write_dataset(root, corpus, queries, qrels):
     (root / "qrels").mkdir(parents=True)
-    (root / "corpus.jsonl").write_text("\n".join(json.dumps({"_id": k, "title": "", "text": v}) for k, v in corpus.items()))
+    (root / "corpus.jsonl").write_text(
+        "\n".join(json.dumps({"_id": k, "title": "", "text": v}) for k, v in corpus.items())
+    )
     (root / "queries.jsonl").write_text("\n".join(json.dumps({"_id": k, "text": v}) for k, v in queries.items()))
-    (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{d}\t1\n" for q, d in qrels.items()))
+    (root / "qrels" / "test.tsv").write_text(
+        "query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{d}\t1\n" for q, d in qrels.items())
+    )
 
 
 class FirstDocumentReranker:
@@ -20,7 +24,9 @@ class FirstDocumentReranker:
 
 def test_harness_scores_every_config_and_reuses_cached_vectors(tmp_path, embedder):
     words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet"]
-    corpus = {str(i): f"{w}{i} document about {w} and its neighbours {words[(i + 1) % 10]}" for i, w in enumerate(words)}
+    corpus = {
+        str(i): f"{w}{i} document about {w} and its neighbours {words[(i + 1) % 10]}" for i, w in enumerate(words)
+    }
     queries = {f"q{i}": f"{w}{i} {w}" for i, w in enumerate(words)}
     write_dataset(tmp_path / "ds", corpus, queries, {f"q{i}": str(i) for i in range(10)})
     dataset = load_beir(tmp_path / "ds")
@@ -33,8 +39,9 @@ def test_harness_scores_every_config_and_reuses_cached_vectors(tmp_path, embedde
     assert report.queries["all"] == 10 and set(by_name["hybrid"].latency_ms) >= {"total", "dense", "sparse"}
     assert "hybrid" in report.table()
 
-    again = evaluate(dataset, embedder, reranker=FirstDocumentReranker(), cache_dir=tmp_path / "cache",
-                     heldout_fraction=0.5)
+    again = evaluate(
+        dataset, embedder, reranker=FirstDocumentReranker(), cache_dir=tmp_path / "cache", heldout_fraction=0.5
+    )
     assert again.embedded_from_cache
     by_name = {c.name: c for c in again.configs}
     for name in ("hybrid+rerank", "hybrid+rerank-rrf"):
@@ -55,8 +62,12 @@ def test_expansion_is_its_own_config_next_to_plain_hybrid(tmp_path, embedder):
 
 
 def test_a_split_without_queries_reports_no_scores_rather_than_nan(tmp_path, embedder):
-    write_dataset(tmp_path / "ds", {"1": "bees dance", "2": "ants follow trails"}, {"q1": "bees", "q2": "ants"},
-                  {"q1": "1", "q2": "2"})
+    write_dataset(
+        tmp_path / "ds",
+        {"1": "bees dance", "2": "ants follow trails"},
+        {"q1": "bees", "q2": "ants"},
+        {"q1": "1", "q2": "2"},
+    )
     report = evaluate(load_beir(tmp_path / "ds"), embedder, heldout_fraction=0.5)  # both ids hash into 'fit'
     assert report.queries == {"heldout": 0, "all": 2}
     assert all("heldout" not in c.scores and "all" in c.scores for c in report.configs)

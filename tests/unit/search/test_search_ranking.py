@@ -1,7 +1,6 @@
 import math
 
 import pytest
-
 from twin_search.context import build_context
 from twin_search.eval.beir import load_beir, split_queries
 from twin_search.eval.metrics import mrr_at_k, ndcg_at_k, percentile, recall_at_k

@@ -1,5 +1,4 @@
 import pytest
-
 from twin_search.indexer import DocumentIndexer
 from twin_search.retriever import HybridRetriever, Mode, RetrievalSettings
 from twin_search.vectorstore.base import SearchFilter
@@ -34,8 +33,11 @@ def retriever(tmp_path, embedder, make_doc):
 
 def test_each_mode_finds_the_matching_document_and_times_its_stages(retriever):
     flt = SearchFilter("acme")
-    for mode, stages in [(Mode.DENSE, {"embed", "dense"}), (Mode.BM25, {"sparse"}),
-                         (Mode.HYBRID, {"embed", "dense", "sparse", "fusion"})]:
+    for mode, stages in [
+        (Mode.DENSE, {"embed", "dense"}),
+        (Mode.BM25, {"sparse"}),
+        (Mode.HYBRID, {"embed", "dense", "sparse", "fusion"}),
+    ]:
         result = retriever.search("logical decoding pgoutput WAL", flt, top_k=3, mode=mode)
         assert result.hits[0].document_id == "wal"
         assert stages <= set(result.timings_ms) and not result.reranked
@@ -85,8 +87,9 @@ def test_no_expansion_without_an_expander_or_with_zero_variants(retriever):
 def test_rrf_rerank_fusion_blends_the_retrieval_and_reranker_orders(retriever):
     flt = SearchFilter("acme")
     plain = [h.document_id for h in retriever.search("kafka consumer offsets partitions disk", flt, top_k=4).hits]
-    retriever.reranker = type("Reverse", (), {"name": "reverse",
-                                              "score": lambda self, q, ps: [float(i) for i in range(len(ps))]})()
+    retriever.reranker = type(
+        "Reverse", (), {"name": "reverse", "score": lambda self, q, ps: [float(i) for i in range(len(ps))]}
+    )()
     replaced = [h.document_id for h in retriever.search("kafka consumer offsets partitions disk", flt, top_k=4).hits]
     assert replaced == plain[::-1]  # the reranker alone reverses the order
     from dataclasses import replace

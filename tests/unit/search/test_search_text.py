@@ -1,13 +1,13 @@
-import pytest
-
 from twin_common.documents import DocumentKind
 from twin_search.chunking import Chunker, ChunkingSettings, KindLimits, point_id
 from twin_search.cleaning import clean_text
 
 
 def test_html_markup_scripts_and_boilerplate_are_removed():
-    raw = ("<html><script>var x=1;</script><h1>Log&nbsp;based CDC</h1><p>Debezium reads the <b>WAL</b>.</p>"
-           "<p>Share this post</p><footer>© all rights</footer></html>")
+    raw = (
+        "<html><script>var x=1;</script><h1>Log&nbsp;based CDC</h1><p>Debezium reads the <b>WAL</b>.</p>"
+        "<p>Share this post</p><footer>© all rights</footer></html>"
+    )
     assert clean_text(raw, "article") == "Log based CDC\n\nDebezium reads the WAL."
 
 
@@ -79,7 +79,12 @@ def test_chunks_carry_identity_for_filters_and_citations(embedder, make_doc):
     doc = make_doc("d9", "Some text here.", tenant="t9", kind="note", title="T", tags=["cdc"])
     (chunk,) = _chunker(embedder).chunk(doc)
     assert (chunk.tenant_id, chunk.document_id, chunk.kind, chunk.tags, chunk.embedding_model) == (
-        "t9", "d9", DocumentKind.NOTE, ["cdc"], "hashing-test")
+        "t9",
+        "d9",
+        DocumentKind.NOTE,
+        ["cdc"],
+        "hashing-test",
+    )
     assert chunk.content_hash == doc.content_hash
 
 
@@ -89,5 +94,7 @@ def test_empty_content_yields_only_the_title(embedder, make_doc):
 
 
 def test_snake_case_identifiers_in_prose_survive_emphasis_stripping():
-    assert clean_text("call point_id and chunk_id, then _really_ stop", "note") == \
-        "call point_id and chunk_id, then really stop"
+    assert (
+        clean_text("call point_id and chunk_id, then _really_ stop", "note")
+        == "call point_id and chunk_id, then really stop"
+    )

@@ -1,7 +1,6 @@
 """One contract, every adapter available here: embedded Qdrant edge, and qdrant-client (local mode)."""
 
 import pytest
-
 from twin_search.indexer import DocumentIndexer
 from twin_search.vectorstore.base import FilterError, SearchFilter
 from twin_search.vectorstore.edge import EdgeVectorStore

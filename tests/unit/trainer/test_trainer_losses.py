@@ -5,15 +5,17 @@ import math
 
 import pytest
 import torch
-
 from twin_trainer.reranker.pairs import Pair
 from twin_trainer.reranker.train import _loss, listwise_batches, pointwise_batches
 
 
 def _pairs():
     out = []
-    for q, positives, negatives in [("q1", ["p1"], ["n1", "n2"]), ("q2", ["p2", "p3"], ["n3", "n4"]),
-                                    ("q3", ["p4"], [])]:
+    for q, positives, negatives in [
+        ("q1", ["p1"], ["n1", "n2"]),
+        ("q2", ["p2", "p3"], ["n3", "n4"]),
+        ("q3", ["p4"], []),
+    ]:
         out += [Pair(q, q, d, d, 1.0) for d in positives] + [Pair(q, q, d, d, 0.0) for d in negatives]
     return out
 

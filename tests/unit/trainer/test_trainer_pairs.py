@@ -1,5 +1,4 @@
 import pytest
-
 from twin_trainer.reranker.pairs import build_pairs
 
 QUERIES = {"q1": "what is cdc", "q2": "what is rrf", "q3": "heldout question"}
@@ -11,8 +10,15 @@ def miner_from(ranking):
 
 
 def test_positives_come_from_qrels_and_negatives_from_both_miners_interleaved():
-    pairs = build_pairs(QUERIES, QRELS, ["q1", "q2"], ["q3"], lambda d: f"positive {d}",
-                        [miner_from(["d1", "d5", "d6"]), miner_from(["d7", "d1", "d8"])], negatives_per_query=3)
+    pairs = build_pairs(
+        QUERIES,
+        QRELS,
+        ["q1", "q2"],
+        ["q3"],
+        lambda d: f"positive {d}",
+        [miner_from(["d1", "d5", "d6"]), miner_from(["d7", "d1", "d8"])],
+        negatives_per_query=3,
+    )
     q1 = {(p.doc_id, p.label) for p in pairs if p.query_id == "q1"}
     assert q1 == {("d1", 1.0), ("d5", 0.0), ("d7", 0.0), ("d6", 0.0)}
     q2 = [p for p in pairs if p.query_id == "q2"]

@@ -8,6 +8,8 @@ import os
 import sys
 from pathlib import Path
 
+from twin_common.settings import LOCAL_INFERENCE_PORT
+
 from twin_search.retriever import RetrievalSettings
 
 
@@ -18,6 +20,7 @@ def _reranker(args):
         return CrossEncoderReranker(args.reranker_dir)
     if args.reranker_alias:
         from twin_common.registry import download_hf_model
+
         from twin_search.rerank import CrossEncoderReranker
 
         name, _, alias = args.reranker_alias.partition("@")
@@ -40,12 +43,21 @@ def main(argv: list[str] | None = None) -> int:
     retrieval.add_argument("--rerank-top-n", type=int, default=30)
     retrieval.add_argument("--heldout-fraction", type=float, default=0.3)
     retrieval.add_argument("--max-queries", type=int)
-    retrieval.add_argument("--expansions", type=int, default=0,
-                           help="also run hybrid with N query variants from the inference service's LLM")
-    retrieval.add_argument("--llm-url", default="127.0.0.1:8105", help="inference service (V2 REST) for --expansions")
+    retrieval.add_argument(
+        "--expansions",
+        type=int,
+        default=0,
+        help="also run hybrid with N query variants from the inference service's LLM",
+    )
+    retrieval.add_argument(
+        "--llm-url", default=f"127.0.0.1:{LOCAL_INFERENCE_PORT}", help="inference service (V2 REST) for --expansions"
+    )
     retrieval.add_argument("--llm-protocol", choices=("http", "grpc"), default="http")
-    retrieval.add_argument("--cache-dir", type=Path,
-                           default=Path(os.environ.get("TWIN_CACHE_DIR", Path.home() / ".cache" / "twin")) / "eval")
+    retrieval.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=Path(os.environ.get("TWIN_CACHE_DIR", Path.home() / ".cache" / "twin")) / "eval",
+    )
     retrieval.add_argument("--json", type=Path, help="also write the report as JSON")
     args = parser.parse_args(argv)
 
@@ -65,19 +77,41 @@ def main(argv: list[str] | None = None) -> int:
         from twin_search.rewrite import LlmQueryExpander
 
         expander = LlmQueryExpander.from_inference(args.llm_url, args.llm_protocol)
-    report = evaluate(dataset, LocalEmbedder(), reranker=_reranker(args), settings=settings,
-                      cache_dir=args.cache_dir, heldout_fraction=args.heldout_fraction, max_queries=args.max_queries,
-                      expander=expander, expansions=args.expansions)
+    report = evaluate(
+        dataset,
+        LocalEmbedder(),
+        reranker=_reranker(args),
+        settings=settings,
+        cache_dir=args.cache_dir,
+        heldout_fraction=args.heldout_fraction,
+        max_queries=args.max_queries,
+        expander=expander,
+        expansions=args.expansions,
+    )
     print(report.table())
     if args.json:
-        args.json.write_text(json.dumps({
-            "dataset": report.dataset, "documents": report.documents, "chunks": report.chunks,
-            "queries": report.queries, "configs": {c.name: c.scores for c in report.configs},
-            "latency_ms": {c.name: {stage: {"p50": percentile(v, 50), "p95": percentile(v, 95)}
-                                    for stage, v in c.latency_ms.items()} for c in report.configs},
-            "rerank_skipped": report.rerank_skipped, "index_seconds": report.index_seconds,
-            "embedded_from_cache": report.embedded_from_cache,
-        }, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "dataset": report.dataset,
+                    "documents": report.documents,
+                    "chunks": report.chunks,
+                    "queries": report.queries,
+                    "configs": {c.name: c.scores for c in report.configs},
+                    "latency_ms": {
+                        c.name: {
+                            stage: {"p50": percentile(v, 50), "p95": percentile(v, 95)}
+                            for stage, v in c.latency_ms.items()
+                        }
+                        for c in report.configs
+                    },
+                    "rerank_skipped": report.rerank_skipped,
+                    "index_seconds": report.index_seconds,
+                    "embedded_from_cache": report.embedded_from_cache,
+                },
+                indent=2,
+            )
+        )
     return 0
 
 

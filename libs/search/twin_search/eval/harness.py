@@ -16,8 +16,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-
 from twin_common.documents import DocumentKind, DocumentRow
+
 from twin_search.chunking import Chunk
 from twin_search.embedding import Embedder
 from twin_search.eval.beir import BeirDataset, split_queries
@@ -51,16 +51,20 @@ class EvalReport:
     rerank_skipped: str | None = None  # why hybrid+rerank was not run (None when it ran)
 
     def table(self) -> str:
-        lines = [f"dataset {self.dataset}: {self.documents} documents, {self.chunks} chunks; queries "
-                 + ", ".join(f"{k} {v}" for k, v in self.queries.items())
-                 + f"; indexing {self.index_seconds:.1f} s (vectors {'from cache' if self.embedded_from_cache else 'computed'})"]
+        lines = [
+            f"dataset {self.dataset}: {self.documents} documents, {self.chunks} chunks; queries "
+            + ", ".join(f"{k} {v}" for k, v in self.queries.items())
+            + f"; indexing {self.index_seconds:.1f} s (vectors {'from cache' if self.embedded_from_cache else 'computed'})"
+        ]
         for split in self.queries:
             lines.append("")
             lines.append(f"[{split} queries]  {'config':<18} {'nDCG@10':>8} {'Recall@100':>11} {'MRR@10':>8}")
             for config in self.configs:
                 if split in config.scores:
                     s = config.scores[split]
-                    lines.append(f"{'':<19}{config.name:<18} {s['ndcg@10']:>8.4f} {s['recall@100']:>11.4f} {s['mrr@10']:>8.4f}")
+                    lines.append(
+                        f"{'':<19}{config.name:<18} {s['ndcg@10']:>8.4f} {s['recall@100']:>11.4f} {s['mrr@10']:>8.4f}"
+                    )
             if not self.queries[split]:
                 lines.append(f"{'':<19}no queries fall in this split")
             elif self.rerank_skipped:
@@ -68,17 +72,25 @@ class EvalReport:
         lines.append("")
         lines.append("latency per query and stage, ms (p50 / p95)")
         for config in self.configs:
-            stages = ", ".join(f"{stage} {percentile(v, 50):.1f}/{percentile(v, 95):.1f}"
-                               for stage, v in config.latency_ms.items())
+            stages = ", ".join(
+                f"{stage} {percentile(v, 50):.1f}/{percentile(v, 95):.1f}" for stage, v in config.latency_ms.items()
+            )
             lines.append(f"  {config.name:<18} {stages}")
         return "\n".join(lines)
 
 
 def corpus_rows(dataset: BeirDataset) -> list[DocumentRow]:
     return [
-        DocumentRow(id=doc.doc_id, tenant_id=EVAL_TENANT, author_id="eval", kind=DocumentKind.ARTICLE,
-                    external_id=doc.doc_id, title=doc.title, content=doc.text,
-                    content_hash=hashlib.sha1(f"{doc.title}\n{doc.text}".encode()).hexdigest())
+        DocumentRow(
+            id=doc.doc_id,
+            tenant_id=EVAL_TENANT,
+            author_id="eval",
+            kind=DocumentKind.ARTICLE,
+            external_id=doc.doc_id,
+            title=doc.title,
+            content=doc.text,
+            content_hash=hashlib.sha1(f"{doc.title}\n{doc.text}".encode()).hexdigest(),
+        )
         for doc in dataset.corpus.values()
     ]
 
@@ -92,7 +104,9 @@ def vector_cache_key(chunks: list[Chunk], embedder: Embedder) -> str:
     return digest.hexdigest()[:16]
 
 
-def build_index(dataset: BeirDataset, embedder: Embedder, store_dir: Path, cache_dir: Path | None) -> tuple[DocumentIndexer, int, float, bool]:
+def build_index(
+    dataset: BeirDataset, embedder: Embedder, store_dir: Path, cache_dir: Path | None
+) -> tuple[DocumentIndexer, int, float, bool]:
     store = EdgeVectorStore(store_dir)
     indexer = DocumentIndexer(store, embedder)
     started = time.perf_counter()
@@ -107,14 +121,21 @@ def build_index(dataset: BeirDataset, embedder: Embedder, store_dir: Path, cache
         np.save(cache, vectors)
     items = indexer.prepare(chunks, vectors)
     for start in range(0, len(items), 512):
-        store.upsert(items[start:start + 512])
+        store.upsert(items[start : start + 512])
     return indexer, len(chunks), time.perf_counter() - started, from_cache
 
 
-def evaluate(dataset: BeirDataset, embedder: Embedder, reranker: Reranker | None = None,
-             settings: RetrievalSettings | None = None, cache_dir: Path | None = None,
-             heldout_fraction: float = 0.3, max_queries: int | None = None,
-             expander: QueryExpander | None = None, expansions: int = 0) -> EvalReport:
+def evaluate(
+    dataset: BeirDataset,
+    embedder: Embedder,
+    reranker: Reranker | None = None,
+    settings: RetrievalSettings | None = None,
+    cache_dir: Path | None = None,
+    heldout_fraction: float = 0.3,
+    max_queries: int | None = None,
+    expander: QueryExpander | None = None,
+    expansions: int = 0,
+) -> EvalReport:
     settings = settings or RetrievalSettings(candidates=200)
     judged = dataset.judged_queries()
     if max_queries:
@@ -126,24 +147,34 @@ def evaluate(dataset: BeirDataset, embedder: Embedder, reranker: Reranker | None
         plain = HybridRetriever(indexer.store, embedder, indexer.bm25, settings, reranker=reranker)
         expanding = None
         if expander is not None and expansions > 0:
-            expanding = HybridRetriever(indexer.store, embedder, indexer.bm25, replace(settings, expansions=expansions),
-                                        reranker=reranker, expander=expander)
+            expanding = HybridRetriever(
+                indexer.store,
+                embedder,
+                indexer.bm25,
+                replace(settings, expansions=expansions),
+                reranker=reranker,
+                expander=expander,
+            )
         flt = SearchFilter(tenant_id=EVAL_TENANT)
-        configs = [("bm25", Mode.BM25, False, plain), ("dense", Mode.DENSE, False, plain),
-                   ("hybrid", Mode.HYBRID, False, plain)]
+        configs = [
+            ("bm25", Mode.BM25, False, plain),
+            ("dense", Mode.DENSE, False, plain),
+            ("hybrid", Mode.HYBRID, False, plain),
+        ]
         if expanding is not None:
             configs.append((f"hybrid+expand{expansions}", Mode.HYBRID, False, expanding))
         if reranker is not None:
             configs.append(("hybrid+rerank", Mode.HYBRID, True, plain))
-            fused = HybridRetriever(indexer.store, embedder, indexer.bm25, replace(settings, rerank_fusion="rrf"),
-                                    reranker=reranker)
+            fused = HybridRetriever(
+                indexer.store, embedder, indexer.bm25, replace(settings, rerank_fusion="rrf"), reranker=reranker
+            )
             configs.append(("hybrid+rerank-rrf", Mode.HYBRID, True, fused))
         reports = []
         for name, mode, rerank, retriever in configs:
             report = ConfigReport(name)
             ranked: dict[str, list[str]] = {}
             # a learned stage is scored on heldout queries only: it trained on the others
-            for qid in (heldout if rerank else judged):
+            for qid in heldout if rerank else judged:
                 started = time.perf_counter()
                 result = retriever.search(dataset.queries[qid], flt, top_k=100, mode=mode, rerank=rerank)
                 report.latency_ms["total"].append((time.perf_counter() - started) * 1000)
@@ -160,6 +191,13 @@ def evaluate(dataset: BeirDataset, embedder: Embedder, reranker: Reranker | None
                 }
             reports.append(report)
         indexer.store.close()
-    return EvalReport(dataset.name, len(dataset.corpus), n_chunks, {k: len(v) for k, v in splits.items()},
-                      index_seconds, from_cache, reports,
-                      rerank_skipped=None if reranker is not None else "no reranker given (--reranker-dir / --reranker-alias)")
+    return EvalReport(
+        dataset.name,
+        len(dataset.corpus),
+        n_chunks,
+        {k: len(v) for k, v in splits.items()},
+        index_seconds,
+        from_cache,
+        reports,
+        rerank_skipped=None if reranker is not None else "no reranker given (--reranker-dir / --reranker-alias)",
+    )

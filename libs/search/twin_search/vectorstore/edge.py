@@ -11,7 +11,13 @@ import qdrant_edge as q
 
 from twin_search.sparse import SparseVector
 from twin_search.vectorstore.base import (
-    DENSE, INDEXED_KEYWORDS, SPARSE, IndexedChunk, ScoredChunk, SearchFilter, VectorStore,
+    DENSE,
+    INDEXED_KEYWORDS,
+    SPARSE,
+    IndexedChunk,
+    ScoredChunk,
+    SearchFilter,
+    VectorStore,
 )
 
 
@@ -54,10 +60,14 @@ class EdgeVectorStore(VectorStore):
         if not items:
             return
         points = [
-            q.Point(item.chunk.chunk_id,
-                    {DENSE: item.dense.astype(float).tolist(),
-                     SPARSE: q.SparseVector(item.sparse.indices, item.sparse.values)},
-                    item.chunk.payload())
+            q.Point(
+                item.chunk.chunk_id,
+                {
+                    DENSE: item.dense.astype(float).tolist(),
+                    SPARSE: q.SparseVector(item.sparse.indices, item.sparse.values),
+                },
+                item.chunk.payload(),
+            )
             for item in items
         ]
         with self._lock:
@@ -70,8 +80,11 @@ class EdgeVectorStore(VectorStore):
 
     def delete_document(self, tenant_id: str, document_id: str) -> None:
         with self._lock:
-            self.shard.update(q.UpdateOperation.delete_points_by_filter(
-                _filter({"tenant_id": (tenant_id,), "document_id": (document_id,)})))
+            self.shard.update(
+                q.UpdateOperation.delete_points_by_filter(
+                    _filter({"tenant_id": (tenant_id,), "document_id": (document_id,)})
+                )
+            )
 
     def document_point_ids(self, tenant_id: str, document_id: str) -> set[str]:
         flt = _filter({"tenant_id": (tenant_id,), "document_id": (document_id,)})
@@ -79,8 +92,9 @@ class EdgeVectorStore(VectorStore):
         offset = None
         with self._lock:
             while True:
-                records, offset = self.shard.scroll(q.ScrollRequest(limit=256, offset=offset, filter=flt,
-                                                                    with_payload=False))
+                records, offset = self.shard.scroll(
+                    q.ScrollRequest(limit=256, offset=offset, filter=flt, with_payload=False)
+                )
                 ids.update(str(r.id) for r in records)
                 if offset is None:
                     return ids

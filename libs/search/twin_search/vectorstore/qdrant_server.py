@@ -8,18 +8,26 @@ from qdrant_client import QdrantClient, models
 
 from twin_search.sparse import SparseVector
 from twin_search.vectorstore.base import (
-    DENSE, INDEXED_KEYWORDS, SPARSE, IndexedChunk, ScoredChunk, SearchFilter, VectorStore,
+    DENSE,
+    INDEXED_KEYWORDS,
+    SPARSE,
+    IndexedChunk,
+    ScoredChunk,
+    SearchFilter,
+    VectorStore,
 )
 
 
 def _filter(conditions: dict[str, tuple[str, ...]]) -> models.Filter:
-    return models.Filter(must=[
-        models.FieldCondition(
-            key=key,
-            match=models.MatchValue(value=values[0]) if len(values) == 1 else models.MatchAny(any=list(values)),
-        )
-        for key, values in conditions.items()
-    ])
+    return models.Filter(
+        must=[
+            models.FieldCondition(
+                key=key,
+                match=models.MatchValue(value=values[0]) if len(values) == 1 else models.MatchAny(any=list(values)),
+            )
+            for key, values in conditions.items()
+        ]
+    )
 
 
 class QdrantServerStore(VectorStore):
@@ -28,8 +36,13 @@ class QdrantServerStore(VectorStore):
         self.collection = collection
 
     @classmethod
-    def connect(cls, url: str | None = None, location: str | None = None, path: str | None = None,
-                collection: str = "twin_chunks") -> QdrantServerStore:
+    def connect(
+        cls,
+        url: str | None = None,
+        location: str | None = None,
+        path: str | None = None,
+        collection: str = "twin_chunks",
+    ) -> QdrantServerStore:
         if url:
             return cls(QdrantClient(url=url), collection)
         return cls(QdrantClient(location=location, path=path), collection)
@@ -48,15 +61,21 @@ class QdrantServerStore(VectorStore):
     def upsert(self, items: list[IndexedChunk]) -> None:
         if not items:
             return
-        self.client.upsert(self.collection, wait=True, points=[
-            models.PointStruct(
-                id=item.chunk.chunk_id,
-                vector={DENSE: item.dense.astype(float).tolist(),
-                        SPARSE: models.SparseVector(indices=item.sparse.indices, values=item.sparse.values)},
-                payload=item.chunk.payload(),
-            )
-            for item in items
-        ])
+        self.client.upsert(
+            self.collection,
+            wait=True,
+            points=[
+                models.PointStruct(
+                    id=item.chunk.chunk_id,
+                    vector={
+                        DENSE: item.dense.astype(float).tolist(),
+                        SPARSE: models.SparseVector(indices=item.sparse.indices, values=item.sparse.values),
+                    },
+                    payload=item.chunk.payload(),
+                )
+                for item in items
+            ],
+        )
 
     def delete_points(self, point_ids: list[str]) -> None:
         if point_ids:
@@ -71,15 +90,22 @@ class QdrantServerStore(VectorStore):
         ids: set[str] = set()
         offset = None
         while True:
-            records, offset = self.client.scroll(self.collection, scroll_filter=flt, limit=256, offset=offset,
-                                                 with_payload=False, with_vectors=False)
+            records, offset = self.client.scroll(
+                self.collection, scroll_filter=flt, limit=256, offset=offset, with_payload=False, with_vectors=False
+            )
             ids.update(str(r.id) for r in records)
             if offset is None:
                 return ids
 
     def _query(self, query, using: str, flt: SearchFilter, limit: int) -> list[ScoredChunk]:
-        response = self.client.query_points(self.collection, query=query, using=using,
-                                            query_filter=_filter(flt.conditions()), limit=limit, with_payload=True)
+        response = self.client.query_points(
+            self.collection,
+            query=query,
+            using=using,
+            query_filter=_filter(flt.conditions()),
+            limit=limit,
+            with_payload=True,
+        )
         return [ScoredChunk(str(p.id), float(p.score), dict(p.payload or {})) for p in response.points]
 
     def search_dense(self, vector: np.ndarray, flt: SearchFilter, limit: int) -> list[ScoredChunk]:
@@ -95,8 +121,9 @@ class QdrantServerStore(VectorStore):
         return [ScoredChunk(str(r.id), 0.0, dict(r.payload or {})) for r in records]
 
     def count(self, flt: SearchFilter | None = None) -> int:
-        return self.client.count(self.collection, count_filter=_filter(flt.conditions()) if flt else None,
-                                 exact=True).count
+        return self.client.count(
+            self.collection, count_filter=_filter(flt.conditions()) if flt else None, exact=True
+        ).count
 
     def close(self) -> None:
         self.client.close()

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from twin_common.documents import DocumentKind
-from twin_ingest.model import RejectReason, Rejection, SourceDocument
+
+from twin_ingest.model import Rejection, RejectReason, SourceDocument
 from twin_ingest.text import (
     DEFAULT_MAX_BYTES,
     UnusableText,
@@ -35,8 +36,10 @@ def _kind(value: str | list[str] | None, default: DocumentKind) -> DocumentKind:
     if isinstance(value, str) and value in DocumentKind._value2member_map_:
         return DocumentKind(value)
     if value is not None:
-        raise UnusableText(RejectReason.INVALID, f"front matter kind {value!r} is not one of "
-                                                 f"{', '.join(k.value for k in DocumentKind)}")
+        raise UnusableText(
+            RejectReason.INVALID,
+            f"front matter kind {value!r} is not one of {', '.join(k.value for k in DocumentKind)}",
+        )
     return default
 
 
@@ -44,8 +47,9 @@ def read_file(path: Path, external_id: str, max_bytes: int = DEFAULT_MAX_BYTES) 
     """One file as a document; raises UnusableText when it cannot be one."""
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED:
-        raise UnusableText(RejectReason.UNSUPPORTED, f"file type {suffix or '(none)'} is not one of "
-                                                     f"{', '.join(sorted(SUPPORTED))}")
+        raise UnusableText(
+            RejectReason.UNSUPPORTED, f"file type {suffix or '(none)'} is not one of {', '.join(sorted(SUPPORTED))}"
+        )
     size = path.stat().st_size
     if size > max_bytes:
         raise UnusableText(RejectReason.TOO_LARGE, f"{size} bytes is over the limit of {max_bytes}")
@@ -54,8 +58,13 @@ def read_file(path: Path, external_id: str, max_bytes: int = DEFAULT_MAX_BYTES) 
         title, body = html_to_text(text)
         if not body.strip():
             raise UnusableText(RejectReason.EMPTY, "no text in the HTML body")
-        return SourceDocument(DocumentKind.ARTICLE, external_id, body, title=title or path.stem,
-                              metadata={"path": external_id, "format": "html"})
+        return SourceDocument(
+            DocumentKind.ARTICLE,
+            external_id,
+            body,
+            title=title or path.stem,
+            metadata={"path": external_id, "format": "html"},
+        )
     meta, body = split_front_matter(text)
     if not body.strip():
         raise UnusableText(RejectReason.EMPTY, "no text after the front matter")
@@ -64,9 +73,13 @@ def read_file(path: Path, external_id: str, max_bytes: int = DEFAULT_MAX_BYTES) 
     tags = [tags] if isinstance(tags, str) else tags
     title = meta.get("title") or (markdown_title(body) if suffix in MARKDOWN else "") or path.stem
     return SourceDocument(
-        kind=_kind(meta.get("kind"), default_kind), external_id=external_id, content=body,
-        title=str(title), url=str(meta["url"]) if meta.get("url") else None,
-        language=str(meta["language"]) if meta.get("language") else None, tags=tuple(tags),
+        kind=_kind(meta.get("kind"), default_kind),
+        external_id=external_id,
+        content=body,
+        title=str(title),
+        url=str(meta["url"]) if meta.get("url") else None,
+        language=str(meta["language"]) if meta.get("language") else None,
+        tags=tuple(tags),
         metadata={"path": external_id, "format": "markdown" if suffix in MARKDOWN else "text"},
     )
 

@@ -7,16 +7,47 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from twin_common.documents import DocumentKind
-from twin_ingest.model import RejectReason, Rejection, SourceDocument
+
+from twin_ingest.model import Rejection, RejectReason, SourceDocument
 from twin_ingest.text import DEFAULT_MAX_BYTES, UnusableText, decode_text
 
 LANGUAGES = {
-    ".py": "python", ".js": "javascript", ".ts": "typescript", ".tsx": "typescript", ".jsx": "javascript",
-    ".go": "go", ".rs": "rust", ".java": "java", ".kt": "kotlin", ".c": "c", ".h": "c", ".cc": "cpp",
-    ".cpp": "cpp", ".hpp": "cpp", ".cs": "csharp", ".rb": "ruby", ".php": "php", ".swift": "swift",
-    ".scala": "scala", ".sh": "shell", ".bash": "shell", ".sql": "sql", ".r": "r", ".lua": "lua",
-    ".md": "markdown", ".rst": "rst", ".txt": "text", ".toml": "toml", ".yaml": "yaml", ".yml": "yaml",
-    ".json": "json", ".html": "html", ".css": "css", ".proto": "protobuf", ".ini": "ini", ".cfg": "ini",
+    ".py": "python",
+    ".js": "javascript",
+    ".ts": "typescript",
+    ".tsx": "typescript",
+    ".jsx": "javascript",
+    ".go": "go",
+    ".rs": "rust",
+    ".java": "java",
+    ".kt": "kotlin",
+    ".c": "c",
+    ".h": "c",
+    ".cc": "cpp",
+    ".cpp": "cpp",
+    ".hpp": "cpp",
+    ".cs": "csharp",
+    ".rb": "ruby",
+    ".php": "php",
+    ".swift": "swift",
+    ".scala": "scala",
+    ".sh": "shell",
+    ".bash": "shell",
+    ".sql": "sql",
+    ".r": "r",
+    ".lua": "lua",
+    ".md": "markdown",
+    ".rst": "rst",
+    ".txt": "text",
+    ".toml": "toml",
+    ".yaml": "yaml",
+    ".yml": "yaml",
+    ".json": "json",
+    ".html": "html",
+    ".css": "css",
+    ".proto": "protobuf",
+    ".ini": "ini",
+    ".cfg": "ini",
 }
 NAMED_FILES = {"Makefile": "make", "Dockerfile": "dockerfile", "LICENSE": "text", ".gitignore": "text"}
 
@@ -41,8 +72,12 @@ def _read_blobs(repo: Path, shas: list[str]) -> Iterator[bytes]:
     """The contents of `shas`, in order, from one `git cat-file --batch` process."""
     if not shas:
         return
-    process = subprocess.Popen(["git", "-C", str(repo), "cat-file", "--batch"], stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        ["git", "-C", str(repo), "cat-file", "--batch"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
     assert process.stdin is not None and process.stdout is not None
     try:
         for sha in shas:
@@ -91,6 +126,11 @@ def import_repository(
             yield Rejection(external_id, exc.reason, exc.detail)
             continue
         yield SourceDocument(
-            kind=DocumentKind.REPOSITORY, external_id=external_id, content=content, title=path,
-            language=language_of(path), tags=(name,), metadata={"repository": name, "path": path, "commit": commit},
+            kind=DocumentKind.REPOSITORY,
+            external_id=external_id,
+            content=content,
+            title=path,
+            language=language_of(path),
+            tags=(name,),
+            metadata={"repository": name, "path": path, "commit": commit},
         )

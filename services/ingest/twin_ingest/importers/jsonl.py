@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
 from twin_common.documents import DocumentKind
-from twin_ingest.model import RejectReason, Rejection, SourceDocument
+
+from twin_ingest.model import Rejection, RejectReason, SourceDocument
 from twin_ingest.text import DEFAULT_MAX_BYTES, UnusableText, check_text, decode_text
 
 
@@ -46,8 +46,14 @@ def parse_line(raw: bytes, line_number: int, max_bytes: int = DEFAULT_MAX_BYTES)
         raise UnusableText(RejectReason.INVALID, f"line {line_number}: {_explain(exc)}") from None
     content = check_text(record.content, max_bytes)
     return SourceDocument(
-        kind=record.kind, external_id=record.id, content=content, title=record.title, url=record.url,
-        language=record.language, tags=tuple(record.tags), metadata=record.metadata,
+        kind=record.kind,
+        external_id=record.id,
+        content=content,
+        title=record.title,
+        url=record.url,
+        language=record.language,
+        tags=tuple(record.tags),
+        metadata=record.metadata,
     )
 
 

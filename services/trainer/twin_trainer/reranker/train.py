@@ -67,7 +67,7 @@ def listwise_batches(pairs: Sequence[Pair], batch_size: int) -> list[Batch]:
 
 
 def pointwise_batches(pairs: Sequence[Pair], batch_size: int) -> list[Batch]:
-    return [[[p] for p in pairs[start:start + batch_size]] for start in range(0, len(pairs), batch_size)]
+    return [[[p] for p in pairs[start : start + batch_size]] for start in range(0, len(pairs), batch_size)]
 
 
 def _loss(torch, logits, batch: Batch, kind: str):
@@ -76,14 +76,15 @@ def _loss(torch, logits, batch: Batch, kind: str):
         return torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
     losses, start = [], 0
     for group in batch:  # the positive is first in its group
-        group_logits = logits[start:start + len(group)]
+        group_logits = logits[start : start + len(group)]
         losses.append(torch.nn.functional.cross_entropy(group_logits.unsqueeze(0), torch.zeros(1, dtype=torch.long)))
         start += len(group)
     return torch.stack(losses).mean()
 
 
-def train_cross_encoder(pairs: Sequence[Pair], backbone: Path, out_dir: Path,
-                        settings: TrainSettings = TrainSettings()) -> dict[str, float]:
+def train_cross_encoder(
+    pairs: Sequence[Pair], backbone: Path, out_dir: Path, settings: TrainSettings = TrainSettings()
+) -> dict[str, float]:
     """Train and save a CrossEncoder-loadable directory to out_dir; returns training figures."""
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
@@ -108,8 +109,14 @@ def train_cross_encoder(pairs: Sequence[Pair], backbone: Path, out_dir: Path,
         rng.shuffle(batches)
         for batch in batches:
             flat = [p for group in batch for p in group]
-            encoded = tokenizer([p.query for p in flat], [p.passage for p in flat], padding=True,
-                                truncation="only_second", max_length=settings.max_length, return_tensors="pt")
+            encoded = tokenizer(
+                [p.query for p in flat],
+                [p.passage for p in flat],
+                padding=True,
+                truncation="only_second",
+                max_length=settings.max_length,
+                return_tensors="pt",
+            )
             logits = model(**encoded).logits.squeeze(-1)
             loss = _loss(torch, logits, batch, settings.loss)
             loss.backward()
@@ -128,6 +135,11 @@ def train_cross_encoder(pairs: Sequence[Pair], backbone: Path, out_dir: Path,
     model.config.sentence_transformers = {"activation_fn": "torch.nn.modules.activation.Sigmoid"}
     model.save_pretrained(str(out_dir))
     tokenizer.save_pretrained(str(out_dir))
-    tail = losses[-min(20, len(losses)):]
-    return {"train_steps": float(step), "train_seconds": time.perf_counter() - started,
-            "train_loss_first": losses[0], "train_loss_last20": sum(tail) / len(tail), "train_pairs": float(len(pairs))}
+    tail = losses[-min(20, len(losses)) :]
+    return {
+        "train_steps": float(step),
+        "train_seconds": time.perf_counter() - started,
+        "train_loss_first": losses[0],
+        "train_loss_last20": sum(tail) / len(tail),
+        "train_pairs": float(len(pairs)),
+    }

@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
-
 from twin_inference.encoders import EmbedBackend
 
 
@@ -22,7 +21,7 @@ class TritonPythonModel:
         vectors = self.backend.embed([t for texts in texts_per_request for t in texts])
         responses, start = [], 0
         for texts in texts_per_request:
-            part = vectors[start:start + len(texts)].astype(np.float32)
+            part = vectors[start : start + len(texts)].astype(np.float32)
             start += len(texts)
             responses.append(pb_utils.InferenceResponse([pb_utils.Tensor("embedding", part)]))
         return responses

@@ -5,7 +5,6 @@ import json
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
-
 from twin_inference.generation import GenerationInputError, LlmBackend
 from twin_inference_client.schema import GenerationParams
 
@@ -45,9 +44,11 @@ class TritonPythonModel:
                 last = event
         except (GenerationInputError, ValueError, TypeError) as exc:
             return pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(str(exc)))
-        return pb_utils.InferenceResponse([
-            pb_utils.Tensor("text_output", _column(text.encode("utf-8"))),
-            pb_utils.Tensor("finish_reason", _column((last.finish_reason or "").encode("utf-8"))),
-            pb_utils.Tensor("prompt_tokens", _column(last.prompt_tokens, np.int32)),
-            pb_utils.Tensor("completion_tokens", _column(last.completion_tokens, np.int32)),
-        ])
+        return pb_utils.InferenceResponse(
+            [
+                pb_utils.Tensor("text_output", _column(text.encode("utf-8"))),
+                pb_utils.Tensor("finish_reason", _column((last.finish_reason or "").encode("utf-8"))),
+                pb_utils.Tensor("prompt_tokens", _column(last.prompt_tokens, np.int32)),
+                pb_utils.Tensor("completion_tokens", _column(last.completion_tokens, np.int32)),
+            ]
+        )

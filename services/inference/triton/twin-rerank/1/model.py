@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
-
 from twin_inference.encoders import RerankBackend
 
 
@@ -23,7 +22,7 @@ class TritonPythonModel:
         scores = self.backend.score([p for pairs in pairs_per_request for p in pairs])
         responses, start = [], 0
         for pairs in pairs_per_request:
-            part = scores[start:start + len(pairs)].astype(np.float32).reshape(-1, 1)
+            part = scores[start : start + len(pairs)].astype(np.float32).reshape(-1, 1)
             start += len(pairs)
             responses.append(pb_utils.InferenceResponse([pb_utils.Tensor("score", part)]))
         return responses
