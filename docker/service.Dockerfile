@@ -44,8 +44,10 @@ ENV PATH=/opt/venv/bin:$PATH \
     TWIN_HTTP_PORT=${PORT} \
     TWIN_OTEL_SPANS_FILE=/tmp/telemetry/spans.jsonl \
     IMAGE_HEALTH_PATH=${HEALTH_PATH}
+# /var/lib/twin: the data folder a volume can be mounted on (compose's named volumes take its owner)
 RUN groupadd --system --gid 10001 twin \
- && useradd --system --uid 10001 --gid twin --home-dir /home/twin --create-home twin
+ && useradd --system --uid 10001 --gid twin --home-dir /home/twin --create-home twin \
+ && install -d -o 10001 -g 10001 /var/lib/twin
 COPY --from=build /opt/venv /opt/venv
 USER 10001:10001
 WORKDIR /home/twin
