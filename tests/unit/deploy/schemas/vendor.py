@@ -79,6 +79,7 @@ SOURCES = [
         "config/crd/bases/keda.sh_triggerauthentications.yaml",
         "v1alpha1",
     ),
+    ("strimzi/kafka-versions.yaml", "strimzi/strimzi-kafka-operator", "1.0.1", "kafka-versions.yaml", "raw"),
     ("compose-spec.json", "compose-spec/compose-spec", "HEAD", "schema/compose-spec.json", None),
     (
         "skaffold-v4beta14.json",
@@ -88,6 +89,13 @@ SOURCES = [
         None,
     ),
 ]
+
+
+def row(output: str, repository: str, tag: str, commit: str, path: str, version: str, raw: bytes) -> str:
+    digest = hashlib.sha256(raw).hexdigest()
+    return (
+        f"| `{output}` | github.com/{repository} | {tag} (`{commit[:12]}`) | `{path}` | {version} | `{digest[:16]}…` |"
+    )
 
 
 def git(repo: Path, *args: str) -> bytes:
@@ -100,6 +108,10 @@ def main(mirrors: Path) -> None:
         repo = mirrors / repository.replace("/", "+") / "repo"
         commit = git(repo, "rev-list", "-n", "1", tag).decode().strip()
         raw = git(repo, "show", f"{commit}:{path}")
+        if version == "raw":
+            (HERE / output).write_bytes(raw)
+            rows.append(row(output, repository, tag, commit, path, "-", raw))
+            continue
         if version is None:
             document = json.loads(raw)
         else:
