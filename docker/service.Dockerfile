@@ -26,10 +26,9 @@ COPY docker/local_packages.py docker/local_packages.py
 COPY libs libs
 COPY services/${SERVICE} services/${SERVICE}
 # the service and the repository packages it declares (docker/local_packages.py), not editable, their
-# dependencies held to requirements.lock; twin_common.service imports the FastAPI instrumentation and uvicorn,
-# which libs/common does not declare
+# dependencies held to requirements.lock
 RUN uv pip install --python /opt/venv/bin/python -c requirements.lock --overrides overrides.txt \
-      $(python docker/local_packages.py "${SERVICE}") opentelemetry-instrumentation-fastapi uvicorn \
+      $(python docker/local_packages.py "${SERVICE}") \
  && ln -s "/opt/venv/bin/twin-${SERVICE}" /opt/venv/bin/twin-service
 
 FROM ${PYTHON_IMAGE}

@@ -66,7 +66,7 @@ PROFILES: dict[str, dict] = {
     "gpu": {"inference": {"gpu": {"enabled": True}}, "trainer": {"job": {"gpu": True}}},
     "no-kserve-gpu": {"inference": {"kserve": {"enabled": False}, "gpu": {"enabled": True}}},
     "http-protocol-and-probes": {"gateway": {"grpcProbe": False}, "inference": {"kserve": {"protocol": "http"}}},
-    "serverless": {"inference": {"kserve": {"deploymentMode": "Serverless"}}},
+    "knative": {"inference": {"kserve": {"deploymentMode": "Knative"}}},
     "connector-resource": {"cdc": {"enabled": False}, "kafka": {"connect": {"connectorResource": True}}},
     "connect-build": {"kafka": {"connect": {"build": {"enabled": True, "outputImage": "registry.example/connect:1"}}}},
     "keda": {

@@ -400,3 +400,25 @@ def test_prod_profile_replicates_scales_and_publishes_with_tls(skaffold, chart):
     assert {s["metadata"]["name"] for s in find(objects, "ScaledObject")} == {"twin-embedder", "twin-monitor"}
     assert find(objects, "HorizontalPodAutoscaler", "twin-gateway")[0]["spec"]["minReplicas"] >= 3
     assert find(objects, "Ingress", "twin-gateway")[0]["spec"]["tls"]
+
+
+def test_repository_packages_pin_what_the_lock_pins():
+    """Every image installs its packages with requirements.lock as constraints: a pin in a pyproject.toml that
+    contradicts the lock makes `docker build` fail (make env installs with --no-deps and would not notice)."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    lock = {
+        canonicalize_name(m[1]): m[2]
+        for m in re.finditer(
+            r"^([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==(\S+)", (REPO / "requirements.lock").read_text(), re.M
+        )
+    }
+    conflicts = []
+    for pyproject in sorted([*REPO.glob("libs/*/pyproject.toml"), *REPO.glob("services/*/pyproject.toml")]):
+        for dependency in tomllib.loads(pyproject.read_text())["project"].get("dependencies", []):
+            requirement = Requirement(dependency)
+            locked = lock.get(canonicalize_name(requirement.name))
+            if locked and not requirement.specifier.contains(locked, prereleases=True):
+                conflicts.append(f"{pyproject.relative_to(REPO)}: {dependency} (lock: {locked})")
+    assert conflicts == []

@@ -139,6 +139,10 @@ def test_gateway_serves_grpc_probed_by_grpc_health_and_scales_on_cpu(profile):
     assert env["TWIN_INFERENCE_URL"] == f"{RELEASE}-inference-llm-predictor:80"  # KServe's predictor Service
     plain = pod_env(profile("no-kserve-gpu"), container_of(profile("no-kserve-gpu"), f"{RELEASE}-gateway"))
     assert plain["TWIN_INFERENCE_URL"] == f"{RELEASE}-inference:8106"
+    rest = profile("http-protocol-and-probes")
+    assert pod_env(rest, container_of(rest, f"{RELEASE}-gateway"))["TWIN_INFERENCE_URL"] == (
+        f"{RELEASE}-inference-llm-predictor:8106"
+    )
 
 
 def test_gateway_ingress_with_tls_is_the_only_published_entry(profile):
@@ -509,10 +513,20 @@ def test_without_kserve_one_deployment_serves_all_models_with_gpu_when_enabled(p
 
 
 def test_inference_exposes_grpc_by_default_and_rest_when_asked(profile):
+    """KServe's predictor Service maps its port 80 to the first container port; Standard mode exposes the other
+    port under its own number, Knative admits one port."""
+    h2c = {"name": "h2c", "containerPort": 8106, "protocol": "TCP"}
+    http = {"name": "http1", "containerPort": 8105, "protocol": "TCP"}
     isvc = find(profile("defaults"), "InferenceService")[0]
-    assert isvc_container(isvc)["ports"] == [{"containerPort": 8106, "protocol": "TCP", "name": "h2c"}]
-    isvc = find(profile("http-protocol-and-probes"), "InferenceService")[0]
-    assert isvc_container(isvc)["ports"] == [{"containerPort": 8105, "protocol": "TCP"}]
+    assert isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Standard"
+    assert isvc_container(isvc)["ports"] == [h2c, http]
+    assert isvc_container(find(profile("http-protocol-and-probes"), "InferenceService")[0])["ports"] == [http, h2c]
+    knative = find(profile("knative"), "InferenceService")[0]
+    assert isvc_container(knative)["ports"] == [h2c]
+    # the activator in front of Knative's predictors may reach them
+    inference_in = policy_of(profile("knative"), "inference")["ingress"]
+    namespaces = [p.get("namespaceSelector") for rule in inference_in for p in rule.get("from", [])]
+    assert {"matchLabels": {"kubernetes.io/metadata.name": "knative-serving"}} in namespaces
 
 
 def test_there_is_no_triton_option(chart):
