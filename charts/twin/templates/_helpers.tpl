@@ -98,7 +98,7 @@ TWIN_SERVICE_TOKEN: TWIN_SERVICE_TOKEN
 {{- end -}}
 
 {{/* The environment a twin container gets from the Secret: the keys in `keys`, plus what is built from them
-     (the Redis URL and Feast's connection string carry the Redis password; MLflow's user goes with its password).
+     (the Redis URL and Feast's connection string carry the Redis password).
      (dict "root" $ "keys" $svc.secretEnv) */}}
 {{- define "twin.secretEnv" -}}
 {{- $root := .root }}
@@ -112,10 +112,6 @@ TWIN_SERVICE_TOKEN: TWIN_SERVICE_TOKEN
   value: {{ printf "redis://:$(TWIN_REDIS_PASSWORD)@%s:%v/%v" (include "twin.redisHost" $root) (include "twin.redisPort" $root) (ternary 0 $root.Values.redis.external.db $root.Values.redis.enabled) | quote }}
 - name: TWIN_FEAST_REDIS
   value: {{ printf "%s:%v,password=$(TWIN_REDIS_PASSWORD)" (include "twin.redisHost" $root) (include "twin.redisPort" $root) | quote }}
-{{- end }}
-{{- if eq $key "MLFLOW_TRACKING_PASSWORD" }}
-- name: MLFLOW_TRACKING_USERNAME
-  value: {{ $root.Values.mlflow.username | quote }}
 {{- end }}
 {{- end }}
 {{- end -}}

@@ -265,7 +265,7 @@ def test_compose_backing_servers(compose):
     traces = config["service"]["pipelines"]["traces"]
     assert "otlp" in traces["receivers"] and config["exporters"]["otlp_grpc/trace_store"]["endpoint"] == "jaeger:4317"
     monitor = services["monitor"]
-    assert monitor["environment"]["TWIN_MONITOR_REPORTS_DIR"] == monitor["volumes"][0].split(":")[1] == "/var/lib/twin"
+    assert monitor["environment"]["TWIN_REPORTS_DIR"] == monitor["volumes"][0].split(":")[1] == "/var/lib/twin"
     assert "install -d -o 10001 -g 10001 /var/lib/twin" in dockerfile()  # so the named volume is the service's
 
 
