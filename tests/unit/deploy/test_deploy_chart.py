@@ -300,7 +300,7 @@ def test_every_credential_comes_from_the_secret(profile):
         for workload in workloads(objects):
             for container in pod_spec(workload)["containers"]:
                 for item in container.get("env", []):
-                    if re.search(r"PASSWORD|TOKEN|PEPPER|SECRET", item["name"]) and "value" in item:
+                    if re.search(r"PASSWORD|TOKEN$|PEPPER|SECRET_KEY|_AUTH$", item["name"]) and "value" in item:
                         assert item["value"].startswith("${secrets:"), (workload["metadata"], item)
 
 
