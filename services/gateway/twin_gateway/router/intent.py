@@ -1,20 +1,27 @@
-"""Intent of a question: rules (regular expressions), about 20 µs a call, measured on the labelled set in
-`data/intents.jsonl` (written before these rules; tuned on its `dev` split, reported on `heldout`:
-`python -m twin_gateway.router.intent_eval`).
+"""Intent of a question: logistic regression over the question's MiniLM embedding (the embedding retrieval
+needs anyway), trained at start on the `dev` split of the labelled set `data/intents.jsonl`.
 
-- small_talk: greetings, thanks, chit-chat -> answered without retrieval;
-- write_in_voice: "write/draft ... in my voice/style", "ghostwrite", "make this sound like me" -> retrieval of the
-  author's own passages as style examples, the voice template;
-- out_of_scope: real-time facts and actions the twin cannot do (weather, prices, bookings, devices) -> a fixed
-  reply, no model call;
-- grounded_question: everything else -> retrieval and the grounded template (which says when the context lacks
-  the answer). The default on purpose: a question wrongly sent here still gets an honest answer.
+How it was chosen (figures: `python -m twin_gateway.router.intent_eval`): the labelled set was written first
+(commit 594d679). Hand-written rules reached 1.000 on dev and heldout but 0.432 on a fresh set written after
+them (`data/intents_fresh.jsonl`): they had learnt the set, not the intents. The model's one setting (C=16) was
+chosen by 5-fold cross-validation on dev only; it is reported on heldout and on the fresh set, neither used to fit
+or choose anything.
+
+- small_talk -> answered without retrieval;
+- write_in_voice -> the author's passages as style examples, the voice template;
+- out_of_scope (real-time facts, actions on devices or accounts) -> a fixed reply, no model call;
+- grounded_question -> retrieval and the grounded template (which says when the context lacks the answer).
+  Also the answer whenever the model is unsure (top probability below `min_confidence`): a question wrongly sent
+  here still gets an honest answer, one wrongly refused does not.
 """
 
 from __future__ import annotations
 
-import re
+import json
 from enum import StrEnum
+from importlib import resources
+
+import numpy as np
 
 
 class Intent(StrEnum):
@@ -24,46 +31,39 @@ class Intent(StrEnum):
     OUT_OF_SCOPE = "out_of_scope"
 
 
-_SMALL_TALK = re.compile(
-    r"^\W*(hi|hello|hey|yo|morning|good (morning|afternoon|evening|night)|thanks|thank you|thx|cheers|bye|goodbye|"
-    r"see you|nice to meet you|how are you|how'?s it going|how have you been|what'?s up|sup|ok(ay)?|cool|great|"
-    r"awesome|lol|haha|hmm+|never ?mind|sorry|much appreciated|you'?re (awesome|great)|have a nice day|"
-    r"who are you|what are you|are you a (bot|robot|human)|what'?s your name|i'?m back|that'?s funny)\b",
-    re.IGNORECASE,
-)
-_QUESTION_WORDS = re.compile(
-    r"\b(what did i|my (article|post|note|notes|code|writing)|explain|summari[sz]e|according to)\b", re.IGNORECASE
-)
-_VOICE = re.compile(
-    r"\b(in my (voice|style|tone|usual voice|writing style)|my (style|tone)\b|like i(?:'d| would)? (would )?write|"
-    r"like i would|the way i (write|do)|sound(s|ing)? like me|as me\b|as i would|like me\b|imitate my|"
-    r"ghostwrite|write as me)",
-    re.IGNORECASE,
-)
-_COMPOSE = re.compile(
-    r"^\W*(please\s+)?(could you\s+|can you\s+)?(write|draft|compose|pen|produce|rewrite|ghostwrite)\b.*\b(post|tweet|toot|"
-    r"thread|article|blog|paragraph|essay|email|newsletter|abstract|intro|readme|haiku|note|reply|blurb)\b",
-    re.IGNORECASE,
-)
-_OUT_OF_SCOPE = re.compile(
-    r"\b(weather|forecast|going to rain|(stock|share|current) price|trading at|exchange rate|price of gold|"
-    r"score of|who won the game|last night'?s game|headlines|latest news|news today|trending|traffic|"
-    r"book (me )?a|reserve a|order (a|more|me)|buy (a|me)|pay my|set an? (alarm|timer|reminder)|remind me|"
-    r"call my|send an? (email|message|text) to|schedule a meeting|open my calendar|play (some )?music|"
-    r"turn (on|off|up|down)|navigate to|find a restaurant|near me|track my (package|order)|bank balance|"
-    r"delete all my|what time is it|movies are playing|translate\b)",
-    re.IGNORECASE,
-)
-_OWN_WRITING = re.compile(r"\b(i wrote|did i|my (notes?|articles?|posts?|writing|code|rules?)|i said|in the apiary)\b", re.I)
+C = 16.0  # chosen by 5-fold cross-validation on dev (1: 0.866, 4: 0.899, 16: 0.907)
+MIN_CONFIDENCE = 0.5
 
 
-def classify(text: str) -> Intent:
-    stripped = text.strip()
-    if _VOICE.search(stripped) or _COMPOSE.search(stripped):
-        return Intent.WRITE_IN_VOICE
-    if _OUT_OF_SCOPE.search(stripped) and not _OWN_WRITING.search(stripped):
-        return Intent.OUT_OF_SCOPE
-    words = len(stripped.split())
-    if words <= 8 and _SMALL_TALK.search(stripped) and not _QUESTION_WORDS.search(stripped):
-        return Intent.SMALL_TALK
-    return Intent.GROUNDED_QUESTION
+def labelled(split: str | None = None, name: str = "intents.jsonl") -> list[dict]:
+    text = resources.files("twin_gateway.router.data").joinpath(name).read_text(encoding="utf-8")
+    rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    return [r for r in rows if split in (None, "all", r["split"])]
+
+
+class IntentClassifier:
+    def __init__(self, model, min_confidence: float = MIN_CONFIDENCE):
+        self.model = model
+        self.min_confidence = min_confidence
+        self.classes = [Intent(c) for c in model.classes_]
+
+    @classmethod
+    def train(cls, embed, rows: list[dict] | None = None) -> IntentClassifier:
+        """Fit on `rows` (default: the dev split) with `embed(texts) -> (n, d) array`."""
+        from sklearn.linear_model import LogisticRegression
+
+        rows = rows if rows is not None else labelled("dev")
+        vectors = np.asarray(embed([r["text"] for r in rows]))
+        model = LogisticRegression(C=C, max_iter=2000).fit(vectors, [r["intent"] for r in rows])
+        return cls(model)
+
+    def classify_vector(self, vector: np.ndarray) -> tuple[Intent, float]:
+        probabilities = self.model.predict_proba(np.asarray(vector).reshape(1, -1))[0]
+        best = int(np.argmax(probabilities))
+        confidence = float(probabilities[best])
+        if confidence < self.min_confidence:
+            return Intent.GROUNDED_QUESTION, confidence
+        return self.classes[best], confidence
+
+    def classify_many(self, vectors: np.ndarray) -> list[Intent]:
+        return [self.classify_vector(v)[0] for v in np.asarray(vectors)]
