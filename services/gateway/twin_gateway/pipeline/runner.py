@@ -88,8 +88,12 @@ class Pipeline:
                     finally:
                         otel_context.detach(token)
                     if ctx.token_stream is not None:
-                        async for text in self._drain(ctx, index):
-                            yield text
+                        drain = self._drain(ctx, index)
+                        try:
+                            async for text in drain:
+                                yield text
+                        finally:
+                            await drain.aclose()  # at once, not at garbage collection: it stops the model
                 except BaseException as exc:
                     _span_error(span, exc)
                     raise
