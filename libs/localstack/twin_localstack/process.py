@@ -40,8 +40,11 @@ def spawn(
     logfile: Path,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    inherit_env: bool = True,
 ) -> int:
-    """Start argv in its own session (so it outlives the caller) with output appended to logfile."""
+    """Start argv in its own session (so it outlives the caller) with output appended to logfile.
+
+    `env` is added to this process's environment, or replaces it with inherit_env=False."""
     logfile.parent.mkdir(parents=True, exist_ok=True)
     with logfile.open("ab") as log:
         proc = subprocess.Popen(
@@ -49,7 +52,7 @@ def spawn(
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env={**os.environ, **(env or {})},
+            env={**(os.environ if inherit_env else {}), **(env or {})},
             cwd=cwd,
             start_new_session=True,
         )
