@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import threading
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,8 @@ from twin_node.catalogue import NodeError, NodeService
 
 log = logging.getLogger("twin.node")
 
-STOP_GRACE_S = 20.0
+STOP_GRACE_S = 10.0
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def open_vector_store(settings: ServiceSettings) -> VectorStore:
@@ -77,8 +79,11 @@ async def run_node(
     def request_stop(signum: int, frame: object) -> None:
         loop.call_soon_threadsafe(stop.set)
 
-    # installed before the services' HTTP servers start: uvicorn chains to it when it hands a signal back
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    # Installed before the services' HTTP servers start. Each uvicorn server puts its own handler in front and,
+    # when it has stopped on a signal, restores the one before and raises the signal again: one SIGTERM stops
+    # every server gracefully, last started first, and reaches this handler at the end of the chain.
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = {sig: signal.signal(sig, request_stop) for sig in STOP_SIGNALS} if in_main_thread else {}
     tasks = {asyncio.create_task(_coroutine(s, settings[s.name], store), name=s.name): s.name for s in services}
     stopping = asyncio.create_task(stop.wait())
     failed: list[str] = []
@@ -94,16 +99,24 @@ async def run_node(
                 log.info("service %s ended; stopping the node", tasks[task])
     finally:
         stopping.cancel()
-        for task in tasks:
-            task.cancel()
-        finished, unfinished = await asyncio.wait(tasks, timeout=STOP_GRACE_S)
-        for task in finished:
-            if not task.cancelled() and task.exception() is not None and tasks[task] not in failed:
-                log.warning("service %s raised while stopping", tasks[task], exc_info=task.exception())
-        if unfinished:
-            log.warning("services %s did not stop in %ss", [tasks[t] for t in unfinished], STOP_GRACE_S)
+        await _stop_all(tasks, signalled=stop.is_set(), can_signal=in_main_thread)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         if own_store and store is not None:
             store.close()
     return 1 if failed else 0
+
+
+async def _stop_all(tasks: dict[asyncio.Task, str], *, signalled: bool, can_signal: bool) -> None:
+    """Let every service stop gracefully (a SIGTERM to this process when none came yet), then cancel what is
+    still running after the grace period."""
+    pending = {t for t in tasks if not t.done()}
+    if pending and can_signal and not signalled:
+        signal.raise_signal(signal.SIGTERM)
+    if pending:
+        _, pending = await asyncio.wait(pending, timeout=STOP_GRACE_S)
+    for task in pending:
+        log.warning("service %s did not stop within %ss: cancelling it", tasks[task], STOP_GRACE_S)
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending, timeout=STOP_GRACE_S)
