@@ -13,6 +13,7 @@ from twin_localstack.components import Component
 from twin_localstack.credentials import ensure_credentials
 from twin_localstack.install import install
 from twin_localstack.paths import StackPaths
+from twin_localstack.ports import ListeningSocket, listening_sockets
 from twin_localstack.registry import GROUPS, all_components
 
 log = logging.getLogger("twin.stack")
@@ -141,6 +142,10 @@ class Stack:
             for row in c.status_rows():
                 rows.append(ComponentStatus(row.name, c.name, c.group, pid, running, row.healthy, row.endpoint))
         return rows
+
+    def listening_sockets(self, groups: Iterable[str] | None = None) -> list[ListeningSocket]:
+        """What the running components' processes (and their children) listen on."""
+        return listening_sockets(pid for c in self.select(groups=groups) for pid in c.pids())
 
     @staticmethod
     def telemetry_target() -> str:
