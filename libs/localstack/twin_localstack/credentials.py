@@ -23,7 +23,8 @@ log = logging.getLogger("twin.stack")
 GENERATED: dict[str, str] = {
     "TWIN_PG_PASSWORD": "PostgreSQL role of the platform and MLflow's backend store",
     "TWIN_SERVICE_TOKEN": "internal service token (ingest, embedder read view, inference) the gateway sends",
-    "TWIN_API_KEY_PEPPER": "server-side secret mixed into the gateway's API-key hashes",
+    # the gateway's KeySettings.pepper (prefix TWIN_KEYS_): read by the gateway and by `twin keys`
+    "TWIN_KEYS_PEPPER": "server-side secret mixed into the gateway's API-key hashes (HMAC)",
 }
 
 

@@ -8,11 +8,11 @@ import logging
 import signal
 import threading
 from collections.abc import Coroutine
-from pathlib import Path
 from typing import Any
 
 from twin_common.settings import ServiceSettings
 from twin_search.vectorstore.base import VectorStore
+from twin_search.vectorstore.factory import open_vector_store
 
 from twin_node.catalogue import NodeError, NodeService
 
@@ -22,21 +22,11 @@ STOP_GRACE_S = 10.0
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-def open_vector_store(settings: ServiceSettings) -> VectorStore:
-    """The store a service's settings point at: a Qdrant server (`qdrant_url`) or the embedded engine at
-    `store_path`."""
-    qdrant_url = getattr(settings, "qdrant_url", None)
-    if qdrant_url:
-        from twin_search.vectorstore.qdrant_server import QdrantServerStore
-
-        return QdrantServerStore.connect(url=qdrant_url)
-    store_path = getattr(settings, "store_path", None)
-    if store_path is None:
+def open_shared_store(settings: ServiceSettings) -> VectorStore:
+    """The store a service's settings point at (`qdrant_url`, else the embedded engine at `store_path`)."""
+    if getattr(settings, "store_path", None) is None and not getattr(settings, "qdrant_url", None):
         raise NodeError(f"{settings.service_name}: its settings name no vector store (store_path or qdrant_url)")
-    from twin_search.vectorstore.edge import EdgeVectorStore
-
-    Path(store_path).parent.mkdir(parents=True, exist_ok=True)
-    return EdgeVectorStore(store_path)
+    return open_vector_store(getattr(settings, "qdrant_url", None), settings.store_path)
 
 
 async def serve_health_only(settings: ServiceSettings) -> None:
@@ -71,7 +61,7 @@ async def run_node(
     sharing = [s for s in services if s.takes_vector_store()]
     store, own_store = vector_store, False
     if store is None and sharing:
-        store, own_store = open_vector_store(settings[sharing[0].name]), True
+        store, own_store = open_shared_store(settings[sharing[0].name]), True
         log.info("one vector store for %s: %s", [s.name for s in sharing], type(store).__name__)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
