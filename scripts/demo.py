@@ -33,12 +33,13 @@ from twin_common.topics import DOCUMENTS_INDEXED
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "samples" / "corpus"
 GATEWAY = os.environ.get("TWIN_DEMO_GATEWAY_URL", f"http://127.0.0.1:{LOCAL_GATEWAY_PORT}")
-TENANT, AUTHOR = "demo", "Maren Holt"
+TENANT, AUTHOR = "maren", "Maren Holt"  # the CDC walkthrough (demo_cdc.py) uses tenant "demo"
 QUESTION = "What should I check before winter in the hive?"
 EDITED_NOTE = "queen-marking.txt"
 ADDENDUM = "\n\nThis spring I marked the queen of hive two with a blue dot and named her Beatrix."
 FOLLOW_UP = "What did I name the queen of hive two?"
-MAX_TOKENS = 60
+MAX_TOKENS = 48  # a short answer: SmolLM2 on a CPU writes 15-20 tokens a second
+TOP_K = 3  # context passages: a shorter prompt is a faster first token on a CPU
 INDEX_TIMEOUT_S = float(os.environ.get("TWIN_DEMO_INDEX_TIMEOUT_S", "300"))
 
 
@@ -126,15 +127,17 @@ class Gateway:
     def delete(self, document_id: str) -> None:
         self.http.delete(f"/v1/documents/{document_id}").raise_for_status()
 
+    @staticmethod
+    def _ask_body(question: str) -> dict:
+        return {"question": question, "top_k": TOP_K, "generation": {"max_tokens": MAX_TOKENS}, "bypass_cache": True}
+
     def ask(self, question: str) -> dict:
-        body = {"question": question, "generation": {"max_tokens": MAX_TOKENS}, "bypass_cache": True}
-        response = self.http.post("/v1/ask", json=body)
+        response = self.http.post("/v1/ask", json=self._ask_body(question))
         response.raise_for_status()
         return response.json()
 
     def ask_stream(self, question: str) -> Iterator[dict]:
-        body = {"question": question, "generation": {"max_tokens": MAX_TOKENS}, "bypass_cache": True}
-        with self.http.stream("POST", "/v1/ask/stream", json=body) as response:
+        with self.http.stream("POST", "/v1/ask/stream", json=self._ask_body(question)) as response:
             response.raise_for_status()
             event = None
             for line in response.iter_lines():
@@ -213,6 +216,7 @@ def openai_stream(key: str, question: str) -> None:
         stream=True,
         stream_options={"include_usage": True},
         max_tokens=MAX_TOKENS,
+        extra_body={"top_k": TOP_K},
     )
     citations, usage = [], None
     print("A: ", end="", flush=True)
