@@ -124,6 +124,11 @@ class Gateway:
         response.raise_for_status()
         return response.json()["documents"]
 
+    def search(self, query: str) -> list[dict]:
+        response = self.http.post("/v1/search", json={"query": query, "top_k": TOP_K})
+        response.raise_for_status()
+        return response.json()["hits"]
+
     def delete(self, document_id: str) -> None:
         self.http.delete(f"/v1/documents/{document_id}").raise_for_status()
 
@@ -287,9 +292,11 @@ def product_demo() -> int:
         waited = events.wait({edited["document_id"]: edited["content_hash"]})
         print(f"\nedited {EDITED_NOTE}: indexed {waited:.1f} s later")
         after_edit = short_answer(gateway, "after the edit", FOLLOW_UP)
-        cites_edit = any(
-            c["document_id"] == edited["document_id"] and "Beatrix" in c["snippet"] for c in after_edit["citations"]
+        new_text = any(
+            hit["document_id"] == edited["document_id"] and "Beatrix" in hit["text"]
+            for hit in gateway.search(FOLLOW_UP)
         )
+        cites_edit = new_text and any(c["document_id"] == edited["document_id"] for c in after_edit["citations"])
         print(f"  cites the edited note with the new sentence: {cites_edit}")
         gateway.delete(edited["document_id"])
         waited = events.wait({edited["document_id"]: None})
