@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import socket
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -31,7 +32,11 @@ class PortHolder:
     status: str
 
     def describe(self) -> str:
-        who = f"pid {self.pid} ({self.command})" if self.pid else "a process this user cannot inspect"
+        who = (
+            f"pid {self.pid} ({self.command})"
+            if self.pid
+            else "a process that cannot be identified (another user's, or one that is exiting)"
+        )
         return f"{who}, socket {self.address}:{self.port} {self.status}"
 
 
@@ -86,9 +91,14 @@ def _bindable(host: str, port: int) -> bool:
     return True
 
 
-def ensure_ports_free(component: str, addresses: Iterable[tuple[str, int]]) -> None:
-    """Raise PortInUseError naming the port and its holder when one of `addresses` cannot be bound."""
+def ensure_ports_free(component: str, addresses: Iterable[tuple[str, int]], wait_s: float = 5.0) -> None:
+    """Raise PortInUseError naming the port and its holder when one of `addresses` cannot be bound.
+
+    A port is given `wait_s` to come free: a process that has just exited may still be closing its sockets."""
     for host, port in addresses:
+        deadline = time.monotonic() + wait_s
+        while not _bindable(host, port) and time.monotonic() < deadline:
+            time.sleep(0.2)
         if _bindable(host, port):
             continue
         holders = port_holders(port)

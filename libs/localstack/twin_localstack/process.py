@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+
+import psutil
 
 
 def read_pid(pidfile: Path) -> int | None:
@@ -61,22 +64,43 @@ def spawn(
 
 
 def stop_pid(pid: int | None, timeout: float = 30.0) -> None:
-    """SIGTERM the process group, then SIGKILL it if it is still there after `timeout` seconds."""
+    """SIGTERM the process group, then SIGKILL it if it is still there after `timeout` seconds; returns once the
+    process and its descendants are gone (so their ports are free)."""
     if not pid_alive(pid):
         return
     assert pid is not None
+    descendants = _descendants(pid)
     _signal_group(pid, signal.SIGTERM)
     if not _wait_gone(pid, timeout):
         _signal_group(pid, signal.SIGKILL)
         _wait_gone(pid, 5.0)
+    _wait_descendants(descendants, timeout=5.0)
 
 
 def kill_pid(pid: int | None) -> None:
     """SIGKILL the process group at once (a crash, for failure tests)."""
     if pid_alive(pid):
         assert pid is not None
+        descendants = _descendants(pid)
         _signal_group(pid, signal.SIGKILL)
         _wait_gone(pid, 5.0)
+        _wait_descendants(descendants, timeout=5.0)
+
+
+def _descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return []
+
+
+def _wait_descendants(processes: list[psutil.Process], timeout: float) -> None:
+    """Wait for children that outlive their parent for a moment; SIGKILL those still there after `timeout`."""
+    _, alive = psutil.wait_procs(processes, timeout=timeout)
+    for process in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
+    psutil.wait_procs(alive, timeout=2.0)
 
 
 def _wait_gone(pid: int, timeout: float) -> bool:

@@ -45,7 +45,7 @@ def test_start_names_the_port_and_the_process_holding_it(held_port, tmp_path, mo
     assert f"port {port} on 127.0.0.1" in message
     assert f"pid {pid}" in message and "port-holder-marker" in message  # the holder's command line
     assert message.startswith("redis cannot start")
-    assert time.monotonic() - started < 10  # at once, not after the start timeout
+    assert time.monotonic() - started < 20  # after a short grace for a port being released, not the start timeout
     assert not redis.pidfile.exists()  # nothing was launched
 
 
