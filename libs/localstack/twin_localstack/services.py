@@ -227,7 +227,7 @@ def platform_services(paths: StackPaths) -> list[Component]:
                 "gateway",
                 _python("twin_gateway"),
                 [gateway],
-                after=("migrate", "redis", "kafka", "inference", "ingest"),
+                after=("migrate", "redis", "kafka"),
             ),
         ]
     else:  # the embedded engine admits one process per store: embedder and gateway share one (twin node)
@@ -237,7 +237,9 @@ def platform_services(paths: StackPaths) -> list[Component]:
                 "node",
                 _python("twin_node", "embedder", "gateway"),
                 [embedder, gateway],
-                after=("kafka", "redis", "cdc", "migrate", "inference", "ingest"),
+                # not after inference: the gateway reaches it per request (its readiness is keys + Redis), so the
+                # two heaviest starts overlap
+                after=("kafka", "redis", "cdc", "migrate"),
                 env=store_env,
             )
         ]
