@@ -14,8 +14,7 @@ export function signIn(key, session) {
 }
 
 export function signOut() {
-  sessionStorage.removeItem(KEY);
-  sessionStorage.removeItem(SESSION);
+  sessionStorage.clear(); // the key, and the conversation kept for this tab
   location.assign("/app/signin");
 }
 

@@ -1,7 +1,7 @@
 // Library: the tenant's documents (search, filter by author/kind/tag), add by paste, file upload, URL or JSONL,
 // delete; each document's journey (stored -> change captured -> indexed) followed live, import reports with every
 // rejection and its reason.
-import { api, clear, el, explain, notice, passageHref, requireSession, seconds, when } from "./common.js";
+import { api, clear, el, notice, passageHref, requireSession, seconds, when } from "./common.js";
 import { batches, parseJsonl, readFile, rejection } from "./importers.js";
 
 const PAGE = 50;
@@ -239,6 +239,15 @@ async function remove(document, button) {
   button.disabled = true;
   try {
     await api(`/v1/documents/${encodeURIComponent(document.document_id)}`, { method: "DELETE" });
+    document.journey = {
+      document_id: document.document_id,
+      state: "deleting",
+      steps: [
+        { name: "deleted", done: true, at: null },
+        { name: "captured", done: false, at: null },
+        { name: "removed from the index", done: false, at: null },
+      ],
+    };
     state.deleting.set(document.document_id, document);
     schedule();
     await refresh();
@@ -345,8 +354,7 @@ async function followDeletes() {
 }
 
 function announce(text) {
-  const live = document.getElementById("import-report");
-  live.append(el("p", { class: "meta" }, text));
+  report.append(el("p", { class: "meta", "data-testid": "removed" }, text));
 }
 
 function schedule() {
