@@ -95,13 +95,21 @@ class Rig:
         return f"twin-test-gw-{self.suffix}"
 
 
-def create_rig(home: Path, *, connector: bool = True) -> Rig:
+def new_suffix() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+def rig_database(suffix: str) -> str:
+    return f"twin_test_gw_{suffix}"
+
+
+def create_rig(home: Path, *, connector: bool = True, suffix: str | None = None) -> Rig:
     from twin_cdc import connector as cdc
     from twin_ingest.db import migrate
 
     pg = PostgresSettings()
-    suffix = uuid.uuid4().hex[:10]
-    database = f"twin_test_gw_{suffix}"
+    suffix = suffix or new_suffix()
+    database = rig_database(suffix)
     with psycopg.connect(pg.dsn("postgres"), autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{database}"')
     migrate(pg.dsn(database))
@@ -255,8 +263,8 @@ def start_inference(
     return inference
 
 
-def start_ingest(rig: Rig) -> tuple[Service, str]:
-    port = free_port()
+def start_ingest(rig: Rig, port: int | None = None) -> tuple[Service, str]:
+    port = port or free_port()
     env = {**_base_env(rig), "TWIN_HTTP_PORT": str(port), "TWIN_MIGRATE_ON_START": "false"}
     service = Service("ingest", [sys.executable, "-m", "twin_ingest"], env, rig.home)
     url = f"http://127.0.0.1:{port}"
