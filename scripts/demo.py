@@ -61,26 +61,15 @@ def twin(*args: str) -> str:
 # --- the corpus, read with the ingest service's own importers, as the gateway's Ingest documents ------------
 
 
-def _git_copy(folder: Path, into: Path) -> Path:
-    """A git repository holding a copy of `folder` (the git importer reads committed files at HEAD)."""
-    import shutil
-
-    shutil.copytree(folder, into)
-    git = ["git", "-C", str(into), "-c", "user.name=demo", "-c", "user.email=demo@localhost"]
-    subprocess.run([*git, "init", "-q"], check=True)
-    subprocess.run([*git, "add", "."], check=True)
-    subprocess.run([*git, "commit", "-q", "-m", "sample repository"], check=True)
-    return into
-
-
 def corpus_documents() -> list[dict]:
+    from demo_cdc import as_git_repository  # scripts/ is on sys.path: this file runs as a script
     from twin_ingest.importers.files import import_folder
     from twin_ingest.importers.git_repo import import_repository
     from twin_ingest.importers.jsonl import import_jsonl
     from twin_ingest.model import SourceDocument
 
     with tempfile.TemporaryDirectory(prefix="twin-demo-repo-") as tmp:
-        repo = _git_copy(CORPUS / "repo", Path(tmp) / "kettle")
+        repo = as_git_repository(CORPUS / "repo", Path(tmp) / "kettle")
         found = [
             *import_folder(CORPUS / "articles"),
             *import_jsonl(CORPUS / "posts.jsonl"),
@@ -328,7 +317,6 @@ def main(argv: list[str] | None = None) -> int:
     if "--cdc" in args or not gateway_is_built():
         if "--cdc" not in args:
             print("the gateway in this checkout is a health-only scaffold: running the CDC walkthrough instead")
-        sys.path.insert(0, str(Path(__file__).parent))
         import demo_cdc
 
         return demo_cdc.main()

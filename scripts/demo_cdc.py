@@ -11,6 +11,7 @@ data path and comes back as cited search hits, with no service but the servers.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -49,12 +50,14 @@ def step(text: str) -> None:
 
 
 def as_git_repository(folder: Path, into: Path) -> Path:
-    """A git repository holding a copy of `folder` (the git importer reads committed files at HEAD)."""
+    """A git repository holding a copy of `folder` (the git importer reads committed files at HEAD), with the same
+    commit id on every run (fixed dates): the commit is in each document's metadata, so a re-run changes nothing."""
     shutil.copytree(folder, into)
     git = ["git", "-C", str(into), "-c", "user.name=demo", "-c", "user.email=demo@localhost"]
-    subprocess.run([*git, "init", "-q"], check=True)
+    fixed = {**os.environ, "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z"}
+    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
     subprocess.run([*git, "add", "."], check=True)
-    subprocess.run([*git, "commit", "-q", "-m", "sample repository"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "sample repository"], check=True, env=fixed)
     return into
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import uuid
 
 import httpx
@@ -19,6 +18,7 @@ from twin_common.settings import (
     InternalAuthSettings,
 )
 from twin_localstack.ports import exposed
+from twin_localstack.process import wait_until
 
 pytestmark = pytest.mark.usefixtures("platform_stack")
 
@@ -28,16 +28,6 @@ SERVICES = ("migrate", "cdc", "inference", "ingest", "embedder", "gateway", "mon
 def _headers() -> dict[str, str]:
     token = InternalAuthSettings().service_token
     return {SERVICE_TOKEN_HEADER: token.get_secret_value()} if token else {}
-
-
-def _wait(predicate, timeout: float = 180.0, interval: float = 1.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return predicate()
 
 
 def test_status_lists_every_server_and_service_healthy(platform_stack):
@@ -78,7 +68,9 @@ def test_document_through_ingest_is_indexed_by_the_node(platform_stack):
         )
         return points.json()["count"] if points.status_code == 200 else 0
 
-    assert _wait(indexed, timeout=120) >= 1  # ingest -> PostgreSQL -> Debezium (cdc service) -> Kafka -> node
+    assert wait_until(
+        lambda: indexed() >= 1, timeout=120, interval=1.0
+    )  # ingest -> PostgreSQL -> Debezium (cdc service) -> Kafka -> node
 
 
 def test_killed_node_shows_down_and_comes_back(platform_stack):

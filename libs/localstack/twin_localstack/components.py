@@ -62,7 +62,8 @@ def _port_open(host: str, port: int, timeout: float = 1.0) -> bool:
         return False
 
 
-def _http_ok(url: str, timeout: float = 2.0) -> bool:
+def http_ok(url: str, timeout: float = 2.0) -> bool:
+    """Whether a GET of url answers 2xx within timeout."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             return 200 <= response.status < 300
@@ -715,4 +716,4 @@ class Mlflow(Component):
         )
 
     def healthy(self) -> bool:
-        return _http_ok(f"{self.uri}/health")
+        return http_ok(f"{self.uri}/health")

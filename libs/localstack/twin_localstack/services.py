@@ -15,7 +15,6 @@ import json
 import os
 import subprocess
 import sys
-import urllib.request
 from dataclasses import dataclass
 
 from twin_common.settings import (
@@ -30,7 +29,7 @@ from twin_common.settings import (
     PostgresSettings,
 )
 
-from twin_localstack.components import Component, HealthRow
+from twin_localstack.components import Component, HealthRow, http_ok
 from twin_localstack.paths import StackPaths
 from twin_localstack.process import spawn
 
@@ -38,14 +37,6 @@ HOST = "127.0.0.1"
 # Settings the stack decides per service: inherited from the caller's shell they would put every service
 # of a node (one environment) on the same port, or mislabel its logs.
 PER_SERVICE_VARIABLES = ("TWIN_HTTP_PORT", "TWIN_GRPC_PORT", "TWIN_HTTP_HOST", "TWIN_SERVICE_NAME")
-
-
-def http_ready(url: str, timeout: float = 3.0) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return 200 <= response.status < 300
-    except Exception:
-        return False
 
 
 @dataclass(frozen=True)
@@ -66,7 +57,7 @@ class Probe:
         return cls(name, f"http://{HOST}:{port}{ready_path}", endpoint, ports)
 
     def ready(self) -> bool:
-        return http_ready(self.ready_url)
+        return http_ok(self.ready_url, timeout=3.0)
 
 
 class ServiceProcess(Component):
