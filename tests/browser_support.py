@@ -5,6 +5,7 @@ would hang it) and an empty profile, once per test module."""
 
 from __future__ import annotations
 
+import base64
 import subprocess
 import tempfile
 import time
@@ -71,14 +72,13 @@ def poll(condition: Callable[[], object], timeout: float, what: str, interval: f
 
 
 def screenshot(driver, path: Path, max_height: int = 2600) -> Path:
-    """A screenshot of the whole page (up to max_height pixels), for the docs."""
+    """A screenshot of the whole page from its top (up to max_height CSS pixels), for the docs."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    size = driver.get_window_size()
-    height = driver.execute_script("return Math.max(document.body.scrollHeight, document.documentElement.scrollHeight)")
-    driver.set_window_size(size["width"], min(max(height + 90, size["height"]), max_height))
-    try:
-        time.sleep(0.3)
-        driver.save_screenshot(str(path))
-    finally:
-        driver.set_window_size(size["width"], size["height"])
+    metrics = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})
+    content = metrics["cssContentSize"]
+    clip = {"x": 0, "y": 0, "width": content["width"], "height": min(content["height"], max_height), "scale": 1}
+    shot = driver.execute_cdp_cmd(
+        "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "fromSurface": True, "clip": clip}
+    )
+    path.write_bytes(base64.b64decode(shot["data"]))
     return path

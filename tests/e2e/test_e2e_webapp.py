@@ -46,6 +46,12 @@ def world(tmp_path_factory):
     files = tmp_path_factory.mktemp("uploads")
     (files / "winter-hive.md").write_text(NOTE)
     (files / "scan.pdf").write_bytes(b"%PDF-1.4 not material")
+    (files / "export.jsonl").write_text(
+        '{"id": "posts/groups", "kind": "post", "title": "Consumer groups", "content": "A consumer group shares '
+        'the partitions of a topic between its members."}\n'
+        "{not json\n"
+        '{"id": "posts/empty", "title": "No text"}\n'
+    )
     driver = start_chromium()
     state = {"tenant": tenant, "key": make_key(tenant), "files": files, "driver": driver}
     try:
@@ -114,12 +120,15 @@ def test_an_uploaded_document_is_followed_until_indexed(world):
     by(driver, "#import-author").send_keys("Ada")
     by(driver, "#import-tags").send_keys("bees, winter")
     by(driver, "#tab-files").click()
-    by(driver, "#file-input").send_keys("\n".join(str(world["files"] / n) for n in ("winter-hive.md", "scan.pdf")))
+    uploads = ("winter-hive.md", "scan.pdf", "export.jsonl")
+    by(driver, "#file-input").send_keys("\n".join(str(world["files"] / name) for name in uploads))
     by(driver, "#panel-files button[type=submit]").click()
     summary = poll(lambda: by(driver, "[data-testid=import-summary]").text, 120, "the import report")
-    assert "stored 1, updated 0, unchanged 0, rejected 1" in summary
-    rejection = by(driver, "#import-report table.rejections tbody tr").text
-    assert "scan.pdf" in rejection and "unsupported" in rejection  # every rejection with its reason
+    assert "stored 2, updated 0, unchanged 0, rejected 3" in summary, summary
+    rejections = [row.text for row in driver.find_elements("css selector", "#import-report table.rejections tbody tr")]
+    assert any("scan.pdf" in r and "unsupported" in r for r in rejections), rejections  # each with its reason
+    assert any("line 2" in r and "invalid" in r and "not JSON" in r for r in rejections), rejections
+    assert any("posts/empty" in r and "content" in r for r in rejections), rejections
 
     row = '#documents tbody tr[data-external-id="winter-hive.md"]'
     poll(lambda: by(driver, row).get_attribute("data-state") == "indexed", INDEX_S, "the upload to be indexed")

@@ -102,9 +102,9 @@ class Answer:
 
 
 class GatewayClient:
-    def __init__(self, base_url: str, api_key: str | None, timeout_s: float = 300.0):
+    def __init__(self, base_url: str, api_key: str | None, timeout_s: float = 300.0, transport=None):
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self.http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout_s)
+        self.http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout_s, transport=transport)
         self.base_url = base_url
 
     @classmethod

@@ -43,8 +43,15 @@ class MlflowView:
         self.ui_url = ui_url.rstrip("/")
 
     @classmethod
-    def open(cls, api_url: str, ui_url: str | None, timeout_s: float) -> MlflowView:
-        return cls(httpx.AsyncClient(base_url=api_url.rstrip("/"), timeout=timeout_s), ui_url or api_url)
+    def open(cls, settings) -> MlflowView:
+        """From WebAppSettings: the REST address, the browsers' address, basic auth when MLflow has it."""
+        auth = None
+        if settings.mlflow_username and settings.mlflow_password:
+            auth = httpx.BasicAuth(settings.mlflow_username, settings.mlflow_password.get_secret_value())
+        client = httpx.AsyncClient(
+            base_url=settings.mlflow_url.rstrip("/"), timeout=settings.upstream_timeout_s, auth=auth
+        )
+        return cls(client, settings.mlflow_ui_url or settings.mlflow_url)
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -55,10 +62,11 @@ class MlflowView:
         except httpx.HTTPError as exc:
             log.warning("MLflow unreachable: %r", exc)
             raise GatewayError(Code.UNAVAILABLE, "the model registry (MLflow) is unreachable, try again") from None
-        if response.status_code == 404:
-            raise GatewayError(Code.NOT_FOUND, "not found in the model registry")
-        if response.status_code >= 400:
-            raise GatewayError(Code.UNAVAILABLE, f"the model registry answered {response.status_code}")
+        if response.status_code in (401, 403) or response.status_code >= 500:
+            log.warning("MLflow answered %d to %s", response.status_code, path)
+            raise GatewayError(Code.UNAVAILABLE, f"the model registry answered {response.status_code}, try again")
+        if response.status_code >= 400:  # RESOURCE_DOES_NOT_EXIST, INVALID_PARAMETER_VALUE for a name it cannot hold
+            raise GatewayError(Code.NOT_FOUND, "no such model or version in the model registry")
         return response.json()
 
     async def _artifact(self, run_id: str, path: str):

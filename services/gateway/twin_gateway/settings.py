@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from twin_common.settings import (
     LOCAL_GATEWAY_GRPC_PORT,
@@ -118,6 +118,13 @@ class WebAppSettings(BaseSettings):
     # the Models page reads the MLflow registry (REST) and links to its UI
     mlflow_url: str = Field(default_factory=lambda: MlflowSettings().tracking_uri)
     mlflow_ui_url: str | None = None  # the address people's browsers reach MLflow at (default: mlflow_url)
+    # MLflow's basic auth where it has one (the chart's MLflow does; the local stack's does not)
+    mlflow_username: str | None = Field(
+        default=None, validation_alias=AliasChoices("TWIN_WEBAPP_MLFLOW_USERNAME", "MLFLOW_TRACKING_USERNAME")
+    )
+    mlflow_password: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("TWIN_WEBAPP_MLFLOW_PASSWORD", "MLFLOW_TRACKING_PASSWORD")
+    )
     # the Monitor page reads the monitor service's JSON API and report pages with the caller's own key
     monitor_url: str = f"http://127.0.0.1:{LOCAL_MONITOR_PORT}"
     upstream_timeout_s: float = 10.0

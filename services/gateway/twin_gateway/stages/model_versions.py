@@ -19,7 +19,7 @@ class ModelVersionsStage(Stage):
         settings = resources.settings.webapp
         if not settings.enabled:
             return None
-        return cls(MlflowView.open(settings.mlflow_url, settings.mlflow_ui_url, settings.upstream_timeout_s))
+        return cls(MlflowView.open(settings))
 
     async def close(self) -> None:
         await self.view.close()

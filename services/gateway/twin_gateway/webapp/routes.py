@@ -134,12 +134,16 @@ def build_router(runtime: GatewayRuntime) -> APIRouter:
     def app_root() -> Response:
         return RedirectResponse("/app/", status_code=307)
 
-    for page in PAGES:
-
-        def show(page: Page = page) -> HTMLResponse:
+    def page_route(page: Page):
+        def show() -> HTMLResponse:
             return HTMLResponse(render(page), headers={"Content-Security-Policy": PAGE_POLICY, **SECURITY_HEADERS})
 
-        router.add_api_route(page.path, show, methods=["GET"], include_in_schema=False, name=f"page_{page.name}")
+        return show
+
+    for page in PAGES:
+        router.add_api_route(
+            page.path, page_route(page), methods=["GET"], include_in_schema=False, name=f"page_{page.name}"
+        )
 
     # --- /app/api -------------------------------------------------------------------------------------------
 

@@ -83,13 +83,18 @@ function citationList(citations) {
   );
 }
 
+function versionLabel(version) {
+  if (!version) return "";
+  return /^\d+$/.test(version) ? ` v${version}` : ` (${version})`;
+}
+
 function metaLine(final, timings) {
   const parts = [];
   if (final.cache_hit) {
     const similarity = final.cache_kind === "semantic" && final.cache_similarity ? `, similarity ${final.cache_similarity.toFixed(2)}` : "";
     parts.push(el("span", { class: "badge cache", "data-cache": final.cache_kind }, `cached answer (${final.cache_kind}${similarity})`));
   }
-  if (final.model) parts.push(el("span", {}, `model ${final.model}${final.model_version ? ` v${final.model_version}` : ""}`));
+  if (final.model) parts.push(el("span", {}, `model ${final.model}${versionLabel(final.model_version)}`));
   if (final.route) parts.push(el("span", {}, `route ${final.route}`));
   if (final.intent) parts.push(el("span", {}, final.intent.replaceAll("_", " ")));
   if (timings.firstToken !== null) parts.push(el("span", {}, `first words after ${(timings.firstToken / 1000).toFixed(1)} s`));
@@ -99,8 +104,8 @@ function metaLine(final, timings) {
 
 function feedbackControls(requestId) {
   const status = el("span", { class: "status feedback-status", role: "status", "aria-live": "polite" });
-  const up = el("button", { type: "button", class: "secondary", "aria-pressed": "false", "data-rating": "1" }, "👍 Helpful");
-  const down = el("button", { type: "button", class: "secondary", "aria-pressed": "false", "data-rating": "-1" }, "👎 Not helpful");
+  const up = el("button", { type: "button", class: "secondary", "aria-pressed": "false", "data-rating": "1" }, "✓ Helpful");
+  const down = el("button", { type: "button", class: "secondary", "aria-pressed": "false", "data-rating": "-1" }, "✗ Not helpful");
   const correct = el("button", { type: "button", class: "secondary", "aria-expanded": "false" }, "Correct this answer");
   const correctionText = el("textarea", { rows: 3, class: "correction-text", "aria-label": "The corrected answer" });
   const correctionSend = el("button", { type: "submit", class: "primary" }, "Send correction");
