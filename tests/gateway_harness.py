@@ -150,10 +150,11 @@ def drop_rig(rig: Rig) -> None:
         mine = [t for t in admin_client.list_topics() if t.startswith(rig.topic_prefix + ".")]
         if mine:
             admin_client.delete_topics(mine)
-        try:
-            admin_client.delete_consumer_groups([rig.group])
-        except Exception:  # noqa: BLE001 - a group that never committed does not exist
-            pass
+        for group in (rig.group, f"{rig.group}-journey"):
+            try:
+                admin_client.delete_consumer_groups([group])
+            except Exception:  # noqa: BLE001 - a group that never committed does not exist
+                pass
     finally:
         admin_client.close()
 
@@ -317,6 +318,11 @@ def start_gateway(
         "TWIN_REQUEST_LOG_REQUESTS_TOPIC": rig.requests_topic,
         "TWIN_REQUEST_LOG_FEEDBACK_TOPIC": rig.feedback_topic,
         "TWIN_QUOTA_KEY_PREFIX": f"twin:test:{rig.suffix}:quota",
+        # the web app's document journeys: the rig's own topics, group and Redis keys
+        "TWIN_WEBAPP_CDC_TOPIC": rig.documents_topic,
+        "TWIN_WEBAPP_INDEXED_TOPIC": rig.indexed_topic,
+        "TWIN_WEBAPP_JOURNEY_GROUP": f"{rig.group}-journey",
+        "TWIN_WEBAPP_JOURNEY_KEY_PREFIX": f"twin:test:{rig.suffix}:journey",
         **extra_env,
     }
     if routes_file is not None:
