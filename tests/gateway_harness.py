@@ -336,8 +336,8 @@ def start_gateway(
 # --- Kafka ------------------------------------------------------------------------------------------------
 
 
-def read_topic(topic: str) -> list:
-    """Every record of `topic` from its beginning."""
+def read_topic(topic: str, timeout_s: float | None = None) -> list:
+    """Every record of `topic` from its beginning (what arrived within `timeout_s`, when given)."""
     consumer = KafkaConsumer(bootstrap_servers=KafkaSettings().bootstrap_servers, enable_auto_commit=False)
     try:
         partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or ())]
@@ -347,7 +347,10 @@ def read_topic(topic: str) -> list:
         consumer.seek_to_beginning(*partitions)
         end = consumer.end_offsets(partitions)
         records = []
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while any(consumer.position(tp) < end[tp] for tp in partitions):
+            if deadline is not None and time.monotonic() > deadline:
+                break
             for batch in consumer.poll(timeout_ms=1000).values():
                 records.extend(batch)
         return records
@@ -355,6 +358,7 @@ def read_topic(topic: str) -> list:
         consumer.close()
 
 
-def events_of(topic: str) -> list[tuple[dict, dict]]:
+def events_of(topic: str, timeout_s: float | None = None) -> list[tuple[dict, dict]]:
     """(event as a dict, headers as a dict) of every record of the topic."""
-    return [(json.loads(r.value), {k: v.decode() for k, v in (r.headers or [])}) for r in read_topic(topic) if r.value]
+    records = read_topic(topic, timeout_s)
+    return [(json.loads(r.value), {k: v.decode() for k, v in (r.headers or [])}) for r in records if r.value]

@@ -9,16 +9,14 @@ machine generates a few tokens a second)."""
 
 from __future__ import annotations
 
-import json
-import time
 import uuid
 from pathlib import Path
 
 import httpx
 import pytest
 from browser_support import poll, screenshot, start_chromium
-from kafka import KafkaConsumer, TopicPartition
-from twin_common.settings import LOCAL_GATEWAY_PORT, KafkaSettings, MlflowSettings, PostgresSettings
+from gateway_harness import events_of
+from twin_common.settings import LOCAL_GATEWAY_PORT, MlflowSettings, PostgresSettings
 from twin_common.topics import FEEDBACK
 
 pytestmark = [pytest.mark.usefixtures("platform_stack"), pytest.mark.timeout(900)]
@@ -62,25 +60,6 @@ def world(tmp_path_factory):
         driver.quit()
 
 
-def feedback_events(request_id: str, timeout_s: float = 20) -> list[dict]:
-    """The FeedbackGiven events of one request on twin.feedback (the whole topic read, for at most timeout_s)."""
-    consumer = KafkaConsumer(bootstrap_servers=KafkaSettings().bootstrap_servers, enable_auto_commit=False)
-    try:
-        partitions = [TopicPartition(FEEDBACK, p) for p in (consumer.partitions_for_topic(FEEDBACK) or ())]
-        if not partitions:
-            return []
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        end = consumer.end_offsets(partitions)
-        found, deadline = [], time.monotonic() + timeout_s
-        while any(consumer.position(tp) < end[tp] for tp in partitions) and time.monotonic() < deadline:
-            for records in consumer.poll(timeout_ms=1000).values():
-                found += [json.loads(r.value) for r in records if r.value]
-        return [e for e in found if e.get("request_id") == request_id]
-    finally:
-        consumer.close()
-
-
 def by(driver, css: str):
     return driver.find_element("css selector", css)
 
@@ -96,6 +75,13 @@ def ask(driver, question: str, states=("done", "retracted", "blocked", "quota", 
         state = answer.get_attribute("data-state")
         raise AssertionError(f"{exc}; the answer is {state!r} and reads: {answer.text[:500]!r}") from None
     return answer
+
+
+def open_chat_with_short_answers(driver) -> None:
+    driver.get(BASE + "/app/")
+    poll(lambda: by(driver, "#route option"), 60, "the routes of the key")
+    by(driver, "#options summary").click()
+    by(driver, "#max-tokens option[value='48']").click()
 
 
 def sign_in(driver, key: str, start: str = "/app/library") -> None:
@@ -178,10 +164,7 @@ def test_an_uploaded_document_is_followed_until_indexed(world):
 
 def test_an_answer_streams_in_with_citation_links_to_the_passage(world):
     driver = world["driver"]
-    driver.get(BASE + "/app/")
-    poll(lambda: by(driver, "#route option"), 60, "the routes of the key")
-    by(driver, "#options summary").click()
-    by(driver, "#max-tokens option[value='48']").click()
+    open_chat_with_short_answers(driver)
     driver.execute_script(
         """
         window.__lengths = [];
@@ -214,10 +197,7 @@ def test_an_answer_streams_in_with_citation_links_to_the_passage(world):
 
 def test_feedback_and_a_correction_arrive_on_kafka(world):
     driver = world["driver"]
-    driver.get(BASE + "/app/")
-    poll(lambda: by(driver, "#route option"), 60, "the routes of the key")
-    by(driver, "#options summary").click()
-    by(driver, "#max-tokens option[value='48']").click()
+    open_chat_with_short_answers(driver)
     # the conversation is kept for the tab (the earlier turn is shown and sent as history); a new answer
     answer = ask(driver, "Short answer please: what should the hive keep before winter?")
     assert answer.get_attribute("data-state") == "done", answer.text
@@ -235,7 +215,7 @@ def test_feedback_and_a_correction_arrive_on_kafka(world):
     poll(lambda: "correction was sent" in inside(".feedback-status").text, 60, "the correction")
 
     def found():
-        mine = feedback_events(request_id)
+        mine = [e for e, _ in events_of(FEEDBACK, timeout_s=20) if e.get("request_id") == request_id]
         return mine if len(mine) >= 2 else None
 
     events = poll(found, 120, "both FeedbackGiven events on twin.feedback", interval=2)

@@ -16,8 +16,8 @@ from twin_client.gateway import GatewayError
 from twin_client.terminal import (
     BLOCKED,
     OK,
-    USAGE,
     add_options,
+    author_ids_or_exit,
     collect_answer,
     connect,
     exit_code,
@@ -38,14 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     if not question:
         parser.error("the question is empty")
     with connect(args) as client:
-        try:
-            authors = client.author_ids(args.author)
-        except ValueError as exc:
-            print(f"twin ask: {exc}", file=sys.stderr)
-            return USAGE
-        except GatewayError as exc:
-            print(f"twin ask: {exc.explain()}", file=sys.stderr)
-            return exit_code(exc)
+        authors = author_ids_or_exit(client, args.author, "twin ask")
+        if isinstance(authors, int):
+            return authors
         body = request_body(args, question, authors, [])
         try:
             if args.json:

@@ -21,8 +21,8 @@ from pathlib import Path
 from twin_client.gateway import Answer, GatewayClient, GatewayError
 from twin_client.terminal import (
     OK,
-    USAGE,
     add_options,
+    author_ids_or_exit,
     citation_lines,
     collect_answer,
     connect,
@@ -144,14 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     interactive = sys.stdin.isatty()
     readline = _readline(interactive)
     with connect(args) as client:
-        try:
-            authors = client.author_ids(args.author)
-        except ValueError as exc:
-            print(f"twin chat: {exc}", file=sys.stderr)
-            return USAGE
-        except GatewayError as exc:
-            print(f"twin chat: {exc.explain()}", file=sys.stderr)
-            return 1
+        authors = author_ids_or_exit(client, args.author, "twin chat")
+        if isinstance(authors, int):
+            return authors
         session = Session(client, args, authors)
         if interactive and not args.json:
             print("Chat with your twin. /help lists the commands, /exit or Ctrl-D leaves.")

@@ -38,6 +38,18 @@ def connect(args) -> GatewayClient:
     return GatewayClient(config.gateway_url, config.api_key)
 
 
+def author_ids_or_exit(client: GatewayClient, names: list[str], prog: str) -> list[str] | int:
+    """The --author values as ids, or the exit code after saying why not (an unknown name, a refusal)."""
+    try:
+        return client.author_ids(names)
+    except ValueError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return USAGE
+    except GatewayError as exc:
+        print(f"{prog}: {exc.explain()}", file=sys.stderr)
+        return exit_code(exc)
+
+
 def request_body(args, question: str, author_ids: list[str], history: list[dict]) -> dict:
     filters = {}
     if author_ids:

@@ -44,6 +44,13 @@ def _document(row: dict) -> dict:
     }
 
 
+def document_chunks(store, tenant_id: str, document_id: str) -> list:
+    """The indexed chunks of one document of the tenant, in their order (blocking: the store)."""
+    ids = sorted(store.document_point_ids(tenant_id, document_id))
+    hits = [h for h in (store.retrieve(ids) if ids else []) if h.payload.get("tenant_id") == tenant_id]
+    return sorted(hits, key=lambda h: int(h.payload.get("position", 0)))
+
+
 class _JourneyReader:
     """Journeys of some documents of one tenant (rows given: PostgreSQL's view; a missing id: no row)."""
 
@@ -64,10 +71,7 @@ class _JourneyReader:
         return [{k.decode(): v.decode() for k, v in item.items()} for item in found]
 
     def _index(self, tenant_id: str, document_id: str) -> IndexState:
-        store = self.resources.retriever.store
-        ids = sorted(store.document_point_ids(tenant_id, document_id))
-        hits = store.retrieve(ids) if ids else []
-        hits = [h for h in hits if h.payload.get("tenant_id") == tenant_id]
+        hits = document_chunks(self.resources.retriever.store, tenant_id, document_id)
         return IndexState(len(hits), frozenset(str(h.payload.get("content_hash") or "") for h in hits))
 
     async def journeys(self, tenant_id: str, document_ids: list[str], rows: dict[str, dict]) -> dict[str, dict]:
@@ -193,12 +197,6 @@ class PassageStage(Stage):
     def build(cls, resources) -> PassageStage | None:
         return cls(resources) if resources.settings.webapp.enabled else None
 
-    def _chunks(self, tenant_id: str, document_id: str) -> list:
-        store = self.resources.retriever.store
-        ids = sorted(store.document_point_ids(tenant_id, document_id))
-        hits = [h for h in (store.retrieve(ids) if ids else []) if h.payload.get("tenant_id") == tenant_id]
-        return sorted(hits, key=lambda h: int(h.payload.get("position", 0)))
-
     async def run(self, ctx: RequestContext) -> None:
         document_id = _uuids("document_id", [ctx.request.document_id])[0]
         rows = await self.resources.db.fetch(
@@ -211,7 +209,8 @@ class PassageStage(Stage):
             raise GatewayError(
                 Code.NOT_FOUND, f"document_id: no document {document_id} in your tenant", field="document_id"
             )
-        chunks = await self.resources.run_blocking(self._chunks, ctx.tenant_id, document_id)
+        store = self.resources.retriever.store
+        chunks = await self.resources.run_blocking(document_chunks, store, ctx.tenant_id, document_id)
         position = ctx.request.position
         chosen = next((h for h in chunks if int(h.payload.get("position", 0)) == position), None)
         if chosen is None:
