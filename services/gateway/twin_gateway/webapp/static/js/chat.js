@@ -28,8 +28,15 @@ function remember(turns) {
   sessionStorage.setItem(HISTORY_KEY, JSON.stringify(turns.slice(-2 * HISTORY_TURNS)));
 }
 
+const conversation = document.querySelector(".conversation");
+
 function scrollToEnd() {
-  messages.lastElementChild?.scrollIntoView({ block: "end", behavior: "smooth" });
+  conversation.scrollTop = conversation.scrollHeight;
+}
+
+/** While an answer streams, follow it - unless the reader scrolled up to read something else. */
+function followIfAtEnd() {
+  if (conversation.scrollHeight - conversation.scrollTop - conversation.clientHeight < 120) scrollToEnd();
 }
 
 /** The answer's text with its [n] markers as links to the cited passages. */
@@ -237,6 +244,7 @@ async function ask(text) {
         if (timings.firstToken === null) timings.firstToken = performance.now() - started;
         received += data.delta;
         answer.textContent = received;
+        followIfAtEnd();
         item.dataset.requestId = data.request_id;
       } else {
         final = data;
