@@ -26,18 +26,18 @@ from functools import cache
 from importlib.resources import files
 from urllib.parse import parse_qs
 
-import httpx
 from fastapi import APIRouter, FastAPI, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from twin_common.documents import DocumentKind
 
-from twin_gateway.errors import Code, GatewayError, invalid
+from twin_gateway.errors import GatewayError, invalid
 from twin_gateway.pipeline.context import Filters, GatewayRequest, Operation, RequestContext, Surface
 from twin_gateway.service import GatewayRuntime
 from twin_gateway.surfaces import translate
 from twin_gateway.surfaces.rest_api import ERRORS, bearer, error_response
 from twin_gateway.webapp import api_models as m
+from twin_gateway.webapp.monitor_view import MonitorUnavailable, MonitorView
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def _kinds(values: list[str]) -> tuple[str, ...]:
     return tuple(values)
 
 
-def build_router(runtime: GatewayRuntime) -> APIRouter:
+def build_router(runtime: GatewayRuntime, monitor: MonitorView | None = None) -> APIRouter:
     router = APIRouter()
     api = APIRouter(prefix="/app/api", tags=["web app"], responses=ERRORS)
     settings = runtime.settings
@@ -272,55 +272,22 @@ def build_router(runtime: GatewayRuntime) -> APIRouter:
 
     # --- the monitor (it checks the caller's key itself: a tenant sees its own reports only) ------------------
 
-    async def monitor_get(request: Request, path: str, key: str | None = None) -> httpx.Response | dict:
-        token = key if key is not None else bearer(request)
-        if not token:
-            raise GatewayError(Code.UNAUTHENTICATED, "missing API key", reason="missing_key")
-        url = settings.webapp.monitor_url.rstrip("/")
-        try:
-            async with httpx.AsyncClient(base_url=url, timeout=settings.webapp.upstream_timeout_s) as client:
-                response = await client.get(path, headers={"Authorization": f"Bearer {token}"})
-        except httpx.HTTPError as exc:
-            return {
-                "available": False,
-                "reason": f"the monitor service is not reachable at {url} ({type(exc).__name__})",
-            }
-        if response.status_code == 404 and "/v1/" in path and "error" not in response.text[:200]:
-            return {
-                "available": False,
-                "reason": f"the monitor at {url} has no report API yet (a health-only scaffold)",
-            }
-        if response.status_code in (401, 403):
-            raise GatewayError(
-                Code.UNAUTHENTICATED if response.status_code == 401 else Code.PERMISSION_DENIED,
-                f"the monitor refused the key: {_message(response)}",
-            )
-        if response.status_code == 404:
-            raise GatewayError(Code.NOT_FOUND, _message(response))
-        if response.status_code >= 400:
-            return {"available": False, "reason": f"the monitor answered {response.status_code}: {_message(response)}"}
-        return response
+    def monitor_view() -> MonitorView:
+        return monitor or MonitorView(settings.webapp.monitor_url, settings.webapp.upstream_timeout_s)
 
     @api.get("/monitor/reports", response_model=m.MonitorResponse, summary="Drift reports (the monitor's)")
     async def monitor_reports(request: Request, limit: int = Query(50, ge=1, le=500)) -> Response:
-        return await _monitor_json(request, f"/v1/reports?limit={limit}")
+        try:
+            return JSONResponse(await monitor_view().listing(f"/v1/reports?limit={limit}", bearer(request)))
+        except GatewayError as error:
+            return error_response(error)
 
     @api.get("/monitor/alerts", response_model=m.MonitorResponse, summary="Drift alerts (the monitor's)")
     async def monitor_alerts(request: Request, limit: int = Query(200, ge=1, le=1000)) -> Response:
-        return await _monitor_json(request, f"/v1/alerts?limit={limit}")
-
-    async def _monitor_json(request: Request, path: str) -> Response:
         try:
-            found = await monitor_get(request, path)
+            return JSONResponse(await monitor_view().listing(f"/v1/alerts?limit={limit}", bearer(request)))
         except GatewayError as error:
             return error_response(error)
-        if isinstance(found, dict):
-            return JSONResponse(found)
-        try:
-            data = found.json()
-        except ValueError:
-            return JSONResponse({"available": False, "reason": "the monitor answered something that is not JSON"})
-        return JSONResponse({"available": True, **data})
 
     @router.post("/app/monitor/reports/{report_id}", include_in_schema=False)
     async def monitor_report_page(report_id: str, request: Request) -> Response:
@@ -329,31 +296,19 @@ def build_router(runtime: GatewayRuntime) -> APIRouter:
         if not REPORT_ID.match(report_id):
             return error_response(invalid("report_id", "is not a report id"))
         form = parse_qs((await request.body()).decode("utf-8", errors="replace"))
-        key = (form.get("key") or [""])[0]
         try:
-            found = await monitor_get(request, f"/reports/{report_id}", key=key)
+            found = await monitor_view().get(f"/reports/{report_id}", (form.get("key") or [""])[0])
         except GatewayError as error:
             return error_response(error)
-        if isinstance(found, dict):
-            return HTMLResponse(f"<p>{html.escape(found['reason'])}</p>", status_code=503)
+        except MonitorUnavailable as exc:
+            return HTMLResponse(f"<p>{html.escape(str(exc))}</p>", status_code=503)
         return HTMLResponse(found.content, headers={"Content-Security-Policy": REPORT_POLICY, **SECURITY_HEADERS})
 
     router.include_router(api)
     return router
 
 
-def _message(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:200]
-    error = body.get("error") if isinstance(body, dict) else None
-    if isinstance(error, dict):
-        return str(error.get("message", error))[:300]
-    return str(error or body.get("detail") or body)[:300]
-
-
-def install(app: FastAPI, runtime: GatewayRuntime) -> None:
+def install(app: FastAPI, runtime: GatewayRuntime, monitor: MonitorView | None = None) -> None:
     """Add the web app to the gateway's HTTP app (its pages, /app/api and /app/static)."""
-    app.include_router(build_router(runtime))
+    app.include_router(build_router(runtime, monitor))
     app.mount("/app/static", StaticFiles(directory=str(HERE.joinpath("static"))), name="webapp-static")
