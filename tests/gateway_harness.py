@@ -8,6 +8,7 @@ groups, databases, stores or quota keys.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -325,6 +326,40 @@ def start_gateway(
     gateway = Gateway(service, f"http://127.0.0.1:{http_port}", f"127.0.0.1:{grpc_port}")
     service.wait_http_ok(f"{gateway.rest_url}/readyz", GATEWAY_START_S)
     return gateway
+
+
+@dataclass
+class Platform:
+    """A rig with every service the gateway needs, as processes."""
+
+    rig: Rig
+    inference: Inference
+    ingest_url: str
+    gateway: Gateway
+    services: list[Service]
+
+    def stop(self) -> None:
+        for service in reversed(self.services):
+            service.stop()
+
+
+@contextlib.contextmanager
+def running_platform(home: Path):
+    """The inference server, the ingest service and the gateway (with the embedder) over a private rig."""
+    rig = create_rig(home)
+    services: list[Service] = []
+    try:
+        inference = start_inference(rig)
+        services.append(inference.service)
+        ingest, ingest_url = start_ingest(rig)
+        services.append(ingest)
+        gateway = start_gateway(rig, inference_url=inference.grpc_url, ingest_url=ingest_url)
+        services.append(gateway.service)
+        yield Platform(rig, inference, ingest_url, gateway, services)
+    finally:
+        for service in reversed(services):
+            service.stop()
+        drop_rig(rig)
 
 
 # --- Kafka ------------------------------------------------------------------------------------------------

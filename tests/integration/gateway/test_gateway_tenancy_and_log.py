@@ -14,32 +14,15 @@ import uuid
 
 import httpx
 import pytest
-from gateway_harness import (
-    create_rig,
-    drop_rig,
-    events_of,
-    make_key,
-    start_gateway,
-    start_inference,
-    start_ingest,
-    wait_until,
-)
+from gateway_harness import events_of, make_key, running_platform, start_gateway, wait_until
 
 SECRET = "The vault combination of tenant B is 4-8-15-16-23-42, kept in the quokka drawer."
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    home = tmp_path_factory.mktemp("gateway-tenancy")
-    rig = create_rig(home)
-    services = []
-    try:
-        inference = start_inference(rig)
-        services.append(inference.service)
-        ingest, ingest_url = start_ingest(rig)
-        services.append(ingest)
-        gateway = start_gateway(rig, inference_url=inference.grpc_url, ingest_url=ingest_url)
-        services.append(gateway.service)
+    with running_platform(tmp_path_factory.mktemp("gateway-tenancy")) as platform:
+        rig, gateway = platform.rig, platform.gateway
         tenant_a, tenant_b = f"a-{uuid.uuid4().hex[:6]}", f"b-{uuid.uuid4().hex[:6]}"
         keys = {tenant_a: make_key(rig, tenant_a), tenant_b: make_key(rig, tenant_b)}
         clients = {
@@ -71,11 +54,7 @@ def world(tmp_path_factory):
                 120,
                 f"{tenant}'s document to be searchable",
             )
-        yield rig, gateway, inference, ingest_url, clients, ids, (tenant_a, tenant_b)
-    finally:
-        for service in reversed(services):
-            service.stop()
-        drop_rig(rig)
+        yield rig, gateway, platform.inference, platform.ingest_url, clients, ids, (tenant_a, tenant_b)
 
 
 def test_a_tenant_never_sees_another_tenants_documents(world):
