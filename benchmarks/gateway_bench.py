@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         for clients, n in zip(levels, per_client):
             result = asyncio.run(gateway_level(gateway.rest_url, key, clients, n, args.max_tokens))
-            direct = direct_level(inference.grpc_url, inference.llm_name, clients, n, args.max_tokens)
+            direct = direct_level(inference.grpc_url, "twin-llm", clients, n, args.max_tokens)
             row = {
                 "clients": clients,
                 "requests": len(result["e2e"]),
