@@ -8,6 +8,7 @@ groups, databases, stores or quota keys.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -242,7 +243,8 @@ class Inference:
 def start_inference(
     rig: Rig, *, llm_name: str | None = None, http_port: int | None = None, grpc_port: int | None = None
 ) -> Inference:
-    """The model server with twin-llm only (the gateway embeds in process), under a unique registry name."""
+    """The model server with twin-llm only (the gateway embeds in process). It serves the model as `twin-llm`;
+    `llm_name` is the MLflow name it would load a registered version from (unique, so it keeps the bundled one)."""
     http_port, grpc_port = http_port or free_port(), grpc_port or free_port()
     llm_name = llm_name or f"test-gw-llm-{rig.suffix}"
     env = {
@@ -331,6 +333,40 @@ def start_gateway(
     gateway = Gateway(service, f"http://127.0.0.1:{http_port}", f"127.0.0.1:{grpc_port}")
     service.wait_http_ok(f"{gateway.rest_url}/readyz", GATEWAY_START_S)
     return gateway
+
+
+@dataclass
+class Platform:
+    """A rig with every service the gateway needs, as processes."""
+
+    rig: Rig
+    inference: Inference
+    ingest_url: str
+    gateway: Gateway
+    services: list[Service]
+
+    def stop(self) -> None:
+        for service in reversed(self.services):
+            service.stop()
+
+
+@contextlib.contextmanager
+def running_platform(home: Path):
+    """The inference server, the ingest service and the gateway (with the embedder) over a private rig."""
+    rig = create_rig(home)
+    services: list[Service] = []
+    try:
+        inference = start_inference(rig)
+        services.append(inference.service)
+        ingest, ingest_url = start_ingest(rig)
+        services.append(ingest)
+        gateway = start_gateway(rig, inference_url=inference.grpc_url, ingest_url=ingest_url)
+        services.append(gateway.service)
+        yield Platform(rig, inference, ingest_url, gateway, services)
+    finally:
+        for service in reversed(services):
+            service.stop()
+        drop_rig(rig)
 
 
 # --- Kafka ------------------------------------------------------------------------------------------------
