@@ -83,6 +83,17 @@ def test_login_keeps_the_key_in_a_file_only_its_owner_reads(world):
     assert status.returncode == 0 and f"tenant {world['tenant']}" in status.stdout and str(path) in status.stdout
 
 
+def test_the_route_picker_offers_only_the_keys_routes(world):
+    def routes(key: str) -> list[str]:
+        session = httpx.get(f"{GATEWAY}/app/api/session", headers={"Authorization": f"Bearer {key}"}, timeout=30)
+        return [r["id"] for r in session.json()["routes"]]
+
+    assert routes(world["key"]) == ["twin"]
+    assert routes(make_key(world["tenant"], routes=("twin-large",))) == []  # a route this gateway does not have
+    chat = twin(world, "chat", stdin="/routes\n/exit\n")
+    assert "twin (default)" in chat.stdout
+
+
 def test_ask_streams_the_answer_then_numbered_citations(world):
     """Read as it is written: the first words arrive while the model still generates the rest."""
     proc = subprocess.Popen(

@@ -27,7 +27,6 @@ class SessionResponse(_Response):
     scopes: list[str]
     routes: list[RouteInfo]
     mlflow_url: str
-    monitor_url: str
 
 
 class JourneyStep(_Response):

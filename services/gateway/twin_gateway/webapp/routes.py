@@ -5,7 +5,7 @@ gateway's pipeline (auth -> quota -> the operation's stage) like any other reque
 
     GET  /app/  /app/library  /app/models  /app/monitor  /app/passage  /app/signin     pages
     GET  /app/static/...                                                               assets
-    GET  /app/api/session                       who the key is: tenant, scopes, the routes it may use
+    GET  /app/api/session                       who the key is: tenant, scopes, the routes it may use, MLflow's address
     GET  /app/api/library                       documents (q, author, kind, tag, limit, offset) + facets + journeys
     GET  /app/api/journeys?id=...               journeys of named documents (deleted ones too)
     GET  /app/api/documents/{id}/passages/{n}   one indexed passage (where citation links lead)
@@ -168,7 +168,6 @@ def build_router(runtime: GatewayRuntime, monitor: MonitorView | None = None) ->
                 "scopes": sorted(caller.scopes),
                 "routes": routes,
                 "mlflow_url": settings.webapp.mlflow_ui_url or settings.webapp.mlflow_url,
-                "monitor_url": settings.webapp.monitor_url,
             }
         )
 
@@ -196,7 +195,7 @@ def build_router(runtime: GatewayRuntime, monitor: MonitorView | None = None) ->
         return await answer(request, internal)
 
     @api.get("/journeys", response_model=m.JourneysResponse, summary="Journeys of named documents")
-    async def journeys(request: Request, id: list[str] = Query(..., description="document ids")) -> Response:  # noqa: A002
+    async def journeys(request: Request, id: list[str] = Query(..., description="document ids")) -> Response:
         try:
             internal = GatewayRequest(operation=Operation.DOCUMENT_JOURNEYS, surface=WEB, document_ids=_list("id", id))
         except GatewayError as error:
