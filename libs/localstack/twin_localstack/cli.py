@@ -60,10 +60,13 @@ def _print_status(stack: Stack) -> int:
     print(f"{'component':<10} {'pid':>8}  {'state':<9} endpoint")
     for row in rows:
         state = "healthy" if row.healthy else ("starting" if row.running else "down")
-        print(f"{row.name:<10} {row.pid or '-':>8}  {state:<9} {row.endpoint}")
-    print(
-        f"{'telemetry':<10} {'':>8}  {'file' if 'file' in stack.telemetry_target() else 'otlp':<9} {stack.telemetry_target()}"
-    )
+        if row.note:
+            state, endpoint = row.note.split(":", 1)[0], row.note
+        else:
+            endpoint = row.endpoint
+        print(f"{row.name:<10} {row.pid or '-':>8}  {state:<9} {endpoint}")
+    target = stack.telemetry_target()
+    print(f"{'telemetry':<10} {'':>8}  {'file' if 'file' in target else 'otlp':<9} {target}")
     print(f"state under {stack.paths.home}")
     return 0 if all(r.healthy for r in rows) else 1
 

@@ -584,4 +584,13 @@ class Mlflow(Component):
 
 def all_components(paths: StackPaths) -> list[Component]:
     """In start order; stop in reverse."""
-    return [Postgres(paths), Redis(paths), Kafka(paths), KafkaConnect(paths), Mlflow(paths)]
+    from twin_localstack.observability import telemetry_components
+
+    return [
+        *telemetry_components(paths),
+        Postgres(paths),
+        Redis(paths),
+        Kafka(paths),
+        KafkaConnect(paths),
+        Mlflow(paths),
+    ]

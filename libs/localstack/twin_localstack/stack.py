@@ -10,12 +10,13 @@ from twin_common.settings import TelemetrySettings
 
 from twin_localstack.components import Component, all_components
 from twin_localstack.install import install
+from twin_localstack.observability import telemetry_summary
 from twin_localstack.paths import StackPaths
 
 log = logging.getLogger("twin.stack")
 
 # Components in the same phase start together; a phase starts when the one before it is healthy.
-START_PHASES = (("postgres", "redis", "kafka"), ("connect", "mlflow"))
+START_PHASES = (("jaeger", "otelcol", "postgres", "redis", "kafka"), ("connect", "mlflow"))
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class ComponentStatus:
     running: bool
     healthy: bool
     endpoint: str
+    note: str | None = None  # e.g. why an optional component is unavailable here
 
 
 class Stack:
@@ -40,6 +42,9 @@ class Stack:
 
     def install(self) -> None:
         install(self.paths)
+        for component in self.components.values():  # Go programs built once into the cache (telemetry)
+            if hasattr(component, "binary"):
+                component.binary()
 
     def up(self, names: list[str] | None = None) -> None:
         self.install()
@@ -69,12 +74,14 @@ class Stack:
 
     def status(self) -> list[ComponentStatus]:
         return [
-            ComponentStatus(c.name, c.pid(), c.running(), c.healthy(), c.endpoint()) for c in self.components.values()
+            ComponentStatus(
+                c.name, c.pid(), c.running(), c.healthy(), c.endpoint(), getattr(c, "state", lambda: None)()
+            )
+            for c in self.components.values()
         ]
 
-    @staticmethod
-    def telemetry_target() -> str:
+    def telemetry_target(self) -> str:
         settings = TelemetrySettings()
         if settings.otlp_endpoint:
             return f"OTLP collector at {settings.otlp_endpoint}"
-        return f"spans to file {settings.spans_file} (no collector binary is installable here)"
+        return telemetry_summary(self.paths)
