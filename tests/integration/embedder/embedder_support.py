@@ -130,6 +130,7 @@ class Worker:
             "TWIN_HTTP_PORT": str(self.port),
             "TWIN_BACKOFF_S": "0.05",
             "TWIN_OTEL_SPANS_FILE": str(self.spans_path),
+            "TWIN_OTEL_LOCAL_COLLECTOR": "",  # spans to the file above even when the stack's collector runs
             **extra_env,
         }
         self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()

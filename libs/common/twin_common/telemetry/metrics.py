@@ -12,6 +12,7 @@ collector (CPU, memory, open files); KServe serves the same registry on its own 
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Iterable
 
@@ -119,3 +120,71 @@ def observe_processed(
 
 def observe_sent(topic: str, count: int = 1, error: BaseException | None = None) -> None:
     MESSAGING_SENT.labels("kafka", topic, type(error).__name__ if error is not None else "").inc(count)
+
+
+def _grpc_server_interceptor_class():
+    import grpc
+
+    class GrpcServerMetricsInterceptor(grpc.aio.ServerInterceptor):
+        """asyncio gRPC server interceptor: one observation of rpc_server_call_duration_seconds per call (streams
+        included, timed to their end), labelled with the full method name and the status code."""
+
+        async def intercept_service(self, continuation, handler_call_details):
+            handler = await continuation(handler_call_details)
+            if handler is None:
+                return None
+            method = handler_call_details.method.lstrip("/")
+
+            def record(started: float, context) -> None:
+                code = context.code() if hasattr(context, "code") else None
+                status = getattr(code, "name", None) or ("OK" if code in (None, 0) else str(code))
+                RPC_SERVER_DURATION.labels("grpc", method, status).observe(time.perf_counter() - started)
+
+            def unary_response(behaviour):
+                if not inspect.iscoroutinefunction(behaviour):
+                    return behaviour
+
+                async def timed(request_or_iterator, context):
+                    started = time.perf_counter()
+                    try:
+                        response = await behaviour(request_or_iterator, context)
+                    except BaseException:
+                        RPC_SERVER_DURATION.labels("grpc", method, "UNKNOWN").observe(time.perf_counter() - started)
+                        raise
+                    record(started, context)
+                    return response
+
+                return timed
+
+            def stream_response(behaviour):
+                if not inspect.isasyncgenfunction(behaviour):
+                    return behaviour
+
+                async def timed(request_or_iterator, context):
+                    started = time.perf_counter()
+                    try:
+                        async for item in behaviour(request_or_iterator, context):
+                            yield item
+                    except BaseException:
+                        RPC_SERVER_DURATION.labels("grpc", method, "UNKNOWN").observe(time.perf_counter() - started)
+                        raise
+                    record(started, context)
+
+                return timed
+
+            if handler.unary_unary:
+                return handler._replace(unary_unary=unary_response(handler.unary_unary))
+            if handler.stream_unary:
+                return handler._replace(stream_unary=unary_response(handler.stream_unary))
+            if handler.unary_stream:
+                return handler._replace(unary_stream=stream_response(handler.unary_stream))
+            if handler.stream_stream:
+                return handler._replace(stream_stream=stream_response(handler.stream_stream))
+            return handler
+
+    return GrpcServerMetricsInterceptor
+
+
+def grpc_server_metrics_interceptor():
+    """An interceptor for grpc.aio.server(interceptors=...) recording the RED metrics of every RPC served."""
+    return _grpc_server_interceptor_class()()
