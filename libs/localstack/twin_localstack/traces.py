@@ -231,7 +231,12 @@ def main(argv: list[str] | None = None) -> int:
     except httpx.TransportError as exc:
         console.print(f"the trace store at {store.url} does not answer ({exc}); is the stack up? `make status`")
         return 2
-    table = Table("trace id", "root span", "services", "spans", "ms", title=f"traces in {store.url}")
+    table = Table(title=f"traces in {store.url}")
+    table.add_column("trace id", no_wrap=True)
+    for column in ("root span", "services"):
+        table.add_column(column)
+    for column in ("spans", "ms"):
+        table.add_column(column, justify="right")
     for row in _summaries(spans)[: args.limit]:
         table.add_row(row["trace_id"], row["root"], ", ".join(row["services"]), str(row["spans"]), f"{row['ms']:.1f}")
     console.print(table)

@@ -88,7 +88,7 @@ SERVICES: tuple[ServiceTelemetry, ...] = (
                 "one import run: its outcome counts",
                 ("twin.tenant.id", "twin.ingest.stored"),
             ),
-            Span("INSERT", "CLIENT", "each PostgreSQL statement (psycopg)", ("db.system",)),
+            Span("INSERT", "CLIENT", "each PostgreSQL statement (psycopg)", ("db.system.name", "db.namespace")),
         ),
         metrics=(HTTP_RED,),
         notes="Writes the request's traceparent into each document row it changes (column `traceparent`).",

@@ -97,7 +97,8 @@ def instrument_fastapi_app(app, *, metrics: bool = True) -> None:
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
     if not getattr(app, "_is_instrumented_by_opentelemetry", False):
-        FastAPIInstrumentor.instrument_app(app, excluded_urls=EXCLUDED_URLS)
+        # no spans per ASGI receive/send message: one server span per request
+        FastAPIInstrumentor.instrument_app(app, excluded_urls=EXCLUDED_URLS, exclude_spans=["receive", "send"])
     if metrics and not getattr(app.state, "twin_http_metrics", False):
         from twin_common.telemetry.metrics import HttpServerMetricsMiddleware
 

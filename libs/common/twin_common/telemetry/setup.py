@@ -42,6 +42,7 @@ _log_handler: logging.Handler | None = None
 _target: ExportTarget | None = None
 
 SERVICE_NAMESPACE = "twin"
+SEMCONV_OPT_IN = "http,database"  # OTEL_SEMCONV_STABILITY_OPT_IN: instrumentations emit the stable names
 
 
 class JsonLinesSpanExporter(SpanExporter):
@@ -200,6 +201,8 @@ def setup_telemetry(service_name: str, settings: TelemetrySettings | None = None
     client and server libraries (see instrumentation.py) and, when spans go to OTLP, sends log records there too."""
     global _provider, _target
     settings = settings or TelemetrySettings()
+    # the current (stable) HTTP and database semantic conventions, unless the deployment chose otherwise
+    os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", SEMCONV_OPT_IN)
     with _lock:
         if _provider is not None:
             return _provider
