@@ -139,7 +139,7 @@ class Worker:
         )
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=10)
 
-    def wait_ready(self, timeout: float = 90.0) -> None:
+    def wait_ready(self, timeout: float = 300.0) -> None:  # imports alone take minutes on a loaded 2-core machine
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

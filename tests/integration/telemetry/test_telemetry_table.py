@@ -256,3 +256,30 @@ def test_one_trace_runs_from_the_ingest_request_to_the_qdrant_write(platform, tr
     assert any("ingest.import" in step for step in chain), f"the upsert's ancestry {chain} misses the ingest"
     assert any("POST /v1/tenants" in step for step in chain), chain
     assert httpx.get(f"{trace_store.url}/api/traces/{trace_id}", timeout=30).status_code == 200
+
+
+def test_logs_reach_the_collector_as_otlp_logs_with_trace_ids(platform, local_stack):
+    """Log records of the services go through the collector (OTLP logs, written to its file) and those logged
+    inside a span carry its trace id."""
+    import json
+
+    from telemetry_support import RUN_ID
+
+    logs = local_stack.component("otelcol").telemetry_dir / "logs.jsonl"
+
+    def records():
+        found = []
+        for line in logs.read_text(errors="replace").splitlines() if logs.exists() else []:
+            for resource_logs in json.loads(line).get("resourceLogs", []):
+                attributes = {a["key"]: a["value"] for a in resource_logs["resource"]["attributes"]}
+                if attributes.get("twin.test.run", {}).get("stringValue") != RUN_ID:
+                    continue
+                service = attributes["service.name"]["stringValue"]
+                for scope in resource_logs.get("scopeLogs", []):
+                    found += [(service, r) for r in scope.get("logRecords", [])]
+        return (
+            found if {"twin-ingest", "twin-embedder", "twin-cdc", "twin-inference"} <= {s for s, _ in found} else None
+        )
+
+    found = wait_for(records, 60, "OTLP log records of every service")
+    assert any(r.get("traceId") for _, r in found), "no log record carries a trace id"
