@@ -28,19 +28,11 @@ from pathlib import Path
 
 
 def _value(i: int, traceparent: str) -> bytes:
-    words = ["bees", "hives", "honey", "queens", "wax", "pollen"]
-    content = " ".join(f"Sentence {j} of note {i} is about {words[(i + j) % 6]}." for j in range(6 + i % 10))
-    row = {
-        "id": str(uuid.uuid4()),
-        "tenant_id": "bench",
-        "author_id": str(uuid.uuid4()),
-        "kind": "note",
-        "external_id": f"n{i}",
-        "title": "",
-        "content": content,
-        "content_hash": f"h{i}",
-        "traceparent": traceparent,
-    }
+    """A Debezium create event of the embedder benchmark's i-th document, written by `traceparent`."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from embedder_bench import _doc
+
+    row = {**_doc(i), "traceparent": traceparent}
     return json.dumps({"before": None, "after": row, "op": "c", "source": {"lsn": i, "ts_ms": 0}}).encode()
 
 

@@ -15,7 +15,7 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -112,15 +112,25 @@ def _require_go() -> str:
     return go
 
 
-def ensure_collector(cache: Path) -> Path:
-    """The collector binary built from libs/localstack/otel/builder-config.yaml (built now if missing)."""
-    target = collector_binary(cache)
+def _ensure(cache: Path, target: Path, build: Callable[[Path, str, Path], None]) -> Path:
+    """`target` if it exists, else built now (once across processes) by build(cache, go, partial file)."""
     if target.exists():
         return target
     go = _require_go()
     with _build_lock(cache):
-        if target.exists():
-            return target
+        if not target.exists():
+            partial = target.with_suffix(".partial")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            build(cache, go, partial)
+            partial.rename(target)
+    return target
+
+
+def ensure_collector(cache: Path) -> Path:
+    """The collector binary built from libs/localstack/otel/builder-config.yaml (built now if missing)."""
+    target = collector_binary(cache)
+
+    def build(cache: Path, go: str, partial: Path) -> None:
         log.info("building the OpenTelemetry Collector distribution into %s (once; a few minutes cold)", target)
         builder = cache / "otel" / "bin" / f"builder-{BUILDER_VERSION}"
         if not builder.exists():
@@ -151,15 +161,14 @@ def ensure_collector(cache: Path) -> Path:
             if not (workdir / "src" / "go.mod").exists() or not (workdir / "src" / "components.go").exists():
                 raise
             log.debug("collector builder: tidy step failed as expected: %s", str(exc)[-300:])
-        partial = target.with_suffix(".partial")
         _go(
             [go, "build", "-trimpath", f"-ldflags={LDFLAGS}", "-o", str(partial), "."],
             workdir / "src",
             cache,
             "go build collector",
         )
-        partial.rename(target)
-        return target
+
+    return _ensure(cache, target, build)
 
 
 JAEGER_GO_MOD = "module twin-jaeger-build\n\ngo 1.24\n"
@@ -169,12 +178,8 @@ def ensure_jaeger(cache: Path) -> Path:
     """Jaeger v2 (`cmd/jaeger`) built from its module: `go install` refuses it (replace directives in its
     go.mod), so it is added as a tool of a scratch module and built from there."""
     target = jaeger_binary(cache)
-    if target.exists():
-        return target
-    go = _require_go()
-    with _build_lock(cache):
-        if target.exists():
-            return target
+
+    def build(cache: Path, go: str, partial: Path) -> None:
         log.info("building Jaeger %s into %s (once; several minutes cold)", JAEGER_VERSION, target)
         workdir = cache / "otel" / f"jaeger-{JAEGER_VERSION}"
         workdir.mkdir(parents=True, exist_ok=True)
@@ -186,13 +191,11 @@ def ensure_jaeger(cache: Path) -> Path:
             cache,
             f"go get jaeger@{JAEGER_VERSION}",
         )
-        partial = target.with_suffix(".partial")
-        target.parent.mkdir(parents=True, exist_ok=True)
         _go(
             [go, "build", "-trimpath", f"-ldflags={LDFLAGS}", "-o", str(partial), f"{JAEGER_MODULE}/cmd/jaeger"],
             workdir,
             cache,
             "go build jaeger",
         )
-        partial.rename(target)
-        return target
+
+    return _ensure(cache, target, build)

@@ -14,12 +14,11 @@ address comes from the environment set here, so the same files serve compose (wi
 from __future__ import annotations
 
 import logging
-import urllib.request
 from pathlib import Path
 
 from twin_common.settings import LOCAL_OTLP_GRPC_PORT, LOCAL_OTLP_HTTP_PORT, LOCAL_TRACE_QUERY_PORT, local_port
 
-from twin_localstack.components import Component
+from twin_localstack.components import Component, _http_ok
 from twin_localstack.gobuild import OTEL_DIR, BuildImpossible, ensure_collector, ensure_jaeger
 from twin_localstack.paths import StackPaths
 from twin_localstack.process import spawn
@@ -32,14 +31,6 @@ COLLECTOR_METRICS_PORT = local_port(18889)  # span metrics and OTLP metrics, Pro
 JAEGER_OTLP_GRPC_PORT = local_port(14327)  # Jaeger's own OTLP receiver: only the collector sends there
 JAEGER_QUERY_GRPC_PORT = local_port(16685)
 JAEGER_MAX_TRACES = 50_000
-
-
-def _http_ok(url: str, timeout: float = 2.0) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return 200 <= response.status < 300
-    except Exception:
-        return False
 
 
 class _GoComponent(Component):
