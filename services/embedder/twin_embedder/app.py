@@ -133,17 +133,18 @@ class EmbedderConsumer:
         )
 
     async def _publish_indexed(self, result: Applied) -> None:
-        event = DocumentIndexed(
-            tenant_id=result.tenant_id,
-            document_id=result.document_id,
-            content_hash=result.content_hash,
-            op=result.op,
-            chunk_count=result.chunk_count,
-            embedding_model=self.pipeline.indexer.embedder.model_name,
-            source_lsn=result.source_lsn,
-        )
         key = result.document_id.encode()
         with send_span(self.settings.indexed_topic, key=key) as headers:
+            event = DocumentIndexed(
+                tenant_id=result.tenant_id,
+                document_id=result.document_id,
+                content_hash=result.content_hash,
+                op=result.op,
+                chunk_count=result.chunk_count,
+                embedding_model=self.pipeline.indexer.embedder.model_name,
+                source_lsn=result.source_lsn,
+                traceparent=headers.get("traceparent"),  # the header's context, kept with the event
+            )
             await self.broker.publish(event.to_bytes(), self.settings.indexed_topic, key=key, headers=headers)
 
     # --- lifecycle ----------------------------------------------------------------------------

@@ -178,6 +178,12 @@ SERVICES: tuple[ServiceTelemetry, ...] = (
                 "one embedding request",
                 ("gen_ai.operation.name", "gen_ai.request.model"),
             ),
+            Span(
+                "process {models_registered}",
+                "CONSUMER",
+                "one ModelRegistered event read by the registry watcher",
+                ("messaging.destination.name", "messaging.kafka.offset"),
+            ),
         ),
         metrics=(
             HTTP_RED,
@@ -190,8 +196,9 @@ SERVICES: tuple[ServiceTelemetry, ...] = (
             Propagation(
                 "text_completion twin-llm", "caller", "POST /v2/models/{{model_name}}/infer", "HTTP traceparent"
             ),
+            Propagation("process {models_registered}", "caller", "send {models_registered}", "Kafka headers"),
         ),
-        notes="Continues the caller's trace over HTTP and gRPC; `process {models_registered}` per registry event.",
+        notes="Continues the caller's trace over HTTP, gRPC and the ModelRegistered topic (the trainer's send).",
     ),
 )
 
