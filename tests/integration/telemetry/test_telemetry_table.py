@@ -20,6 +20,9 @@ from telemetry_support import RunTraceStore, ServiceProcess, StoredSpan, free_po
 from twin_common.telemetry.catalogue import SERVICES, ServiceTelemetry
 
 TENANT = "telemetry"
+# Four services start at once (torch imports alone take minutes on a loaded 2-core machine) and the module's
+# fixture runs inside its first test's timeout: a generous one for this module.
+pytestmark = pytest.mark.timeout(2400)
 
 
 def _create_topic(topic: str) -> None:
@@ -97,7 +100,7 @@ class Platform:
             ready_path="/v2/health/ready",
         )
         for service in self.services.values():
-            service.wait_ready(timeout=300)
+            service.wait_ready(timeout=900)
 
     def drive(self) -> None:
         self._drive_ingest_and_embedder()
