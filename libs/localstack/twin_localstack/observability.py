@@ -172,6 +172,8 @@ def telemetry_summary(paths: StackPaths) -> str:
     store, collector = TraceStore(paths), Collector(paths)
     if collector.unavailable:
         return f"spans to files under {paths.home / 'telemetry'} (collector unavailable: {collector.unavailable})"
+    if not collector.running():
+        return f"collector not running: spans to file {paths.home / 'telemetry' / 'spans.jsonl'}"
     if store.unavailable:
         return f"OTLP to {collector.endpoint()}; traces to {collector.telemetry_dir / 'traces.jsonl'} ({store.unavailable})"
-    return f"OTLP to {collector.endpoint()}; traces: {store.query_url} (Jaeger API and UI)"
+    return f"OTLP to {collector.endpoint()}; traces: {store.query_url} (Jaeger query API; `twin traces`)"
