@@ -168,7 +168,9 @@ def report_times(size: int, embed) -> tuple[float, float, dict]:
         store = MonitorStore(rig.dsn, settings.window)
         events = generate(STABLE, size, "bench", 1, embed) + generate(SLOW_MODEL, size, "bench", 2, embed)
         for start in range(0, len(events), 1000):
-            store.ingest_requests([RequestRow.from_event(g.request, settings.segment_by) for g in events[start : start + 1000]])
+            store.ingest_requests(
+                [RequestRow.from_event(g.request, settings.segment_by) for g in events[start : start + 1000]]
+            )
         window = [w for w in store.list_windows("bench") if w.kind == "current"][0]
         service = ReportService(settings, store)
         started = time.perf_counter()
@@ -178,7 +180,11 @@ def report_times(size: int, embed) -> tuple[float, float, dict]:
         current = pd.DataFrame(store.window_rows(window.id))
         raw_s = raw_evidently(reference, current, settings.drift)
         drifted = [r["metric"] for r in outcome.results if r["drifted"]]
-        return monitor_s, raw_s, {"drifted": len(drifted), "tested": sum(1 for r in outcome.results if not r["skipped"])}
+        return (
+            monitor_s,
+            raw_s,
+            {"drifted": len(drifted), "tested": sum(1 for r in outcome.results if not r["skipped"])},
+        )
     finally:
         rig.close()
 
