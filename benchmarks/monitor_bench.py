@@ -31,7 +31,7 @@ from pathlib import Path
 import pandas as pd
 import psycopg
 from faststream import AckPolicy
-from faststream.kafka import KafkaBroker
+from faststream.kafka import KafkaBroker, KafkaMessage
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 from twin_common.events import RequestLogged
@@ -117,7 +117,7 @@ async def bare_consumer(rig: Rig, n: int) -> float:
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.MANUAL,
     )
-    async def handle(msg) -> None:
+    async def handle(msg: KafkaMessage) -> None:
         nonlocal seen
         records = msg.raw_message if isinstance(msg.raw_message, tuple | list) else (msg.raw_message,)
         for record in records:
@@ -129,7 +129,7 @@ async def bare_consumer(rig: Rig, n: int) -> float:
 
     started = time.perf_counter()
     await broker.start()
-    await asyncio.wait_for(done.wait(), timeout=1800)
+    await asyncio.wait_for(done.wait(), timeout=600)
     elapsed = time.perf_counter() - started
     await broker.stop()
     return n / elapsed

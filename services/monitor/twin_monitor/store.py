@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
@@ -85,6 +86,19 @@ class IngestResult:
     closed: list[str] | None = None
 
 
+def _request_values(row: RequestRow) -> tuple:
+    """Column values of a request; the query embedding as float32 bytes (a float array is parsed number by number
+    on the way in, about three quarters of the insert time)."""
+    values = {c: getattr(row, c) for c in REQUEST_COLUMNS}
+    if row.query_embedding is not None:
+        values["query_embedding"] = np.asarray(row.query_embedding, dtype="<f4").tobytes()
+    return tuple(values.values())
+
+
+def _embedding(data: bytes | None) -> np.ndarray | None:
+    return None if data is None else np.frombuffer(data, dtype="<f4")
+
+
 def _new_id(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex[:16]}"
 
@@ -139,7 +153,7 @@ class MonitorStore:
                     cur.executemany(
                         f"INSERT INTO monitor_requests ({', '.join(REQUEST_COLUMNS)}, window_id) "
                         f"VALUES ({', '.join(['%s'] * (len(REQUEST_COLUMNS) + 1))})",
-                        [(*(getattr(r, c) for c in REQUEST_COLUMNS), w) for r, w in assigned],
+                        [(*_request_values(r), w) for r, w in assigned],
                     )
                 last_model = next((r.model for r in reversed(fresh) if r.model), None)
                 if last_model:
@@ -429,14 +443,18 @@ class MonitorStore:
         return [Window(**r) for r in rows]
 
     def window_rows(self, window_id: str) -> list[dict]:
-        """The window's requests with their latest rating (feedback joined on tenant and request id)."""
+        """The window's requests with their latest rating (feedback joined on tenant and request id); query
+        embeddings as float32 arrays."""
         with self.connect() as conn:
-            return conn.execute(
+            rows = conn.execute(
                 "SELECT r.*, f.rating FROM monitor_requests r LEFT JOIN LATERAL ("
                 " SELECT rating FROM monitor_feedback f WHERE f.tenant_id = r.tenant_id AND f.request_id = r.request_id"
                 " ORDER BY f.occurred_at DESC LIMIT 1) f ON true WHERE r.window_id = %s ORDER BY r.occurred_at",
                 (window_id,),
             ).fetchall()
+        for row in rows:
+            row["query_embedding"] = _embedding(row["query_embedding"])
+        return rows
 
     def window_event_ids(self, window_id: str) -> list[str]:
         with self.connect() as conn:

@@ -75,7 +75,7 @@ CREATE TABLE monitor_requests (
     guardrail_outcome  text NOT NULL,  -- the most severe decision of any rail ('none' when no rail ran)
     retrieved_count    integer NOT NULL,
     cited_count        integer NOT NULL,
-    query_embedding    real[],
+    query_embedding    bytea,  -- float32 little-endian, dimension = length / 4
     embedding_model    text
 );
 
