@@ -379,11 +379,15 @@ class DriftReportBuilder:
 
     def _embedding_report(self, reference: pd.DataFrame, current: pd.DataFrame, results: list[TestResult]):
         from evidently import DataDefinition, Dataset, Report
+        from evidently.legacy.metrics.data_drift import embeddings_drift
         from evidently.metrics import EmbeddingsDrift
         from evidently.metrics.embeddings import MMDDriftMethod, ModelDriftMethod
         from evidently.tests import lt
 
         s = self.settings
+        # The page's t-SNE map of the queries samples this many rows a side (Evidently's module constant, 2500):
+        # each EmbeddingsDrift metric draws its own map, and t-SNE was two thirds of a 1,000-request report.
+        embeddings_drift.SAMPLE_CONSTANT = s.embedding_plot_rows
         names = (("query_embedding_model_drift", "model"), ("query_embedding_mmd_drift", "mmd"))
         space = _embedding_space(reference)
         ref = cur = None

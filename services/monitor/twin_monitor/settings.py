@@ -60,6 +60,7 @@ class DriftSettings(BaseSettings):
     embedding_model_threshold: float = 0.65
     embedding_mmd_threshold: float = 0.015
     embedding_max_rows: int = Field(default=500, ge=10)  # per side: embeddings are sampled to this many rows
+    embedding_plot_rows: int = Field(default=200, ge=10)  # per side, for the page's t-SNE map only
     # Phrases that mark a refusal or an "I don't know" answer (case-insensitive).
     refusal_markers: list[str] = Field(
         default_factory=lambda: [

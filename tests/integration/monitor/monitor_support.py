@@ -19,7 +19,7 @@ import psycopg
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from twin_common.settings import SERVICE_TOKEN_HEADER, KafkaSettings, PostgresSettings
 from twin_ingest.db import migrate
-from twin_monitor.auth import static_keys_env
+from twin_monitor.auth import gateway_keys_available, static_keys_env
 
 BOOTSTRAP = KafkaSettings().bootstrap_servers
 SERVICE_TOKEN = "monitor-test-service-token"
@@ -110,6 +110,18 @@ def teardown_rig(rig: Rig) -> None:
             pass
     finally:
         admin_client.close()
+
+
+def make_keys(rig: Rig, tenants: list[str]) -> dict[str, str]:
+    """One API key per tenant, {clear key: tenant}: the gateway's keys (api_keys table, created with its own
+    create_key) when twin_gateway.keys is installed, else keys the monitor reads from TWIN_MONITOR_KEYS."""
+    if gateway_keys_available():
+        from twin_gateway.keys.store import create_key
+        from twin_gateway.settings import KeySettings
+
+        pepper = KeySettings().pepper.get_secret_value().encode()
+        return {create_key(rig.dsn, pepper, tenant, scopes=("search",))[1]: tenant for tenant in tenants}
+    return {f"key-{tenant}": tenant for tenant in tenants}
 
 
 def free_port() -> int:

@@ -19,7 +19,7 @@ the test needs no model. benchmarks/monitor_bench.py measures the false-alarm ra
 from __future__ import annotations
 
 import pytest
-from monitor_support import ADMIN, Monitor, json_values, produce, read_topic, wait_for
+from monitor_support import ADMIN, Monitor, json_values, make_keys, produce, read_topic, wait_for
 from twin_common.events import ModelRegistered
 from twin_monitor.reports import alert_id
 from twin_monitor.synthetic import SLOW_MODEL, STABLE, TOPIC_SHIFT, generate
@@ -39,7 +39,7 @@ SPEED = {"latency_ms_drift", "ttft_ms_drift", "tpot_ms_drift", "model_version_dr
 @pytest.mark.timeout(1500)  # six Evidently reports: minutes on a busy 2-core machine
 def test_only_shifted_streams_raise_alerts_naming_the_right_metrics(rig, tmp_path):
     tenants = {name: f"{name}-{rig.suffix}" for name in ("stable", "topic", "slow")}
-    keys = {f"key-{name}-{rig.suffix}": tenant for name, tenant in tenants.items()}
+    keys = make_keys(rig, list(tenants.values()))
     key_of = {tenant: key for key, tenant in keys.items()}
     traffic = {
         "stable": generate(STABLE, REFERENCE + STABLE_WINDOWS * WINDOW, tenants["stable"], 11),
