@@ -153,3 +153,39 @@ def test_tenants_and_segments_never_share_a_window_and_feedback_joins(database):
     ratings = {r["request_id"]: r["rating"] for r in store.window_rows(window_id)}
     assert ratings[rated.request_id] == -1
     assert sum(v is not None for v in ratings.values()) == 1
+
+
+def test_the_twin_monitor_command_lists_pins_and_resets(database):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    store = MonitorStore(database.dsn, WindowSettings(reference_size=4, size=4, seconds=0, min_rows=2))
+    store.ingest_requests(rows("acme", 4 + 4 + 1))
+    env = {**os.environ, "TWIN_PG_DATABASE": database.database, "TWIN_WINDOW_MIN_ROWS": "2"}
+
+    def twin(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "twin_cli.main", "monitor", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    listed = twin("windows", "--tenant", "acme", "--json")
+    assert listed.returncode == 0, listed.stderr
+    windows = {w["seq"]: w for w in json.loads(listed.stdout)}
+    assert [windows[s]["kind"] for s in (1, 2, 3)] == ["reference", "current", "current"]
+    pinned = twin("pin-reference", "--tenant", "acme", "--json")
+    assert pinned.returncode == 0 and json.loads(pinned.stdout)["id"] == windows[2]["id"]
+    assert store.segments("acme")[0]["reference_window_id"] == windows[2]["id"]
+    refused = twin("pin-reference", "--tenant", "acme", "--window", windows[3]["id"])
+    assert refused.returncode == 1 and "still open" in refused.stderr
+    unknown = twin("reset-reference", "--tenant", "nobody")
+    assert unknown.returncode == 1 and "nobody" in unknown.stderr
+    reset = twin("reset-reference", "--tenant", "acme")
+    assert reset.returncode == 0 and "route=twin" in reset.stdout
+    assert store.segments("acme")[0]["reference_window_id"] is None
+    assert "acme" in twin("segments").stdout
