@@ -126,7 +126,28 @@ class MonitorConsumer:
         return out
 
     async def _write_until_done(self, parsed: Parsed) -> list[str]:
-        """Store the batch; while PostgreSQL is unavailable, retry with backoff (never drop, never dead-letter)."""
+        """Store the batch. A value PostgreSQL refuses (a constraint, something it cannot hold) is found by storing
+        the batch record by record, and dead-lettered; the rest is stored."""
+        try:
+            return await self._store(parsed)
+        except psycopg.Error as exc:
+            log.warning("batch refused by PostgreSQL (%s); storing it record by record", exc)
+        closed: list[str] = []
+        singles = (
+            [Parsed(requests=[item]) for item in parsed.requests]
+            + [Parsed(feedback=[item]) for item in parsed.feedback]
+            + [Parsed(models=[item]) for item in parsed.models]
+        )
+        for single in singles:
+            record = (single.requests or single.feedback or single.models)[0][0]
+            try:
+                closed += await self._store(single)
+            except psycopg.Error as exc:
+                await self._dead_letter(record, f"{type(exc).__name__}: {exc}"[:2000])
+        return closed
+
+    async def _store(self, parsed: Parsed) -> list[str]:
+        """One write; while PostgreSQL is unavailable, retried with backoff (never dropped, never dead-lettered)."""
         delay = self.settings.backoff_s
         while True:
             try:
@@ -138,13 +159,9 @@ class MonitorConsumer:
                 self.stats.database_retries += 1
                 self.stats.last_error = f"{type(exc).__name__}: {exc}"[:2000]
                 self.metrics.db_retries.inc()
-                log.warning("PostgreSQL unavailable (%s); retrying the batch in %.1f s", exc, delay)
+                log.warning("PostgreSQL unavailable (%s); retrying in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.settings.max_backoff_s)
-            except psycopg.Error as exc:
-                # The data itself was refused (a constraint, a value PostgreSQL cannot hold): find the record.
-                log.warning("batch refused by PostgreSQL (%s); storing it record by record", exc)
-                return await self._write_one_by_one(parsed)
 
     def _write(self, parsed: Parsed) -> list[str]:
         s = self.settings
@@ -174,46 +191,8 @@ class MonitorConsumer:
         m.events.labels(s.models_topic, "stored").inc(len(parsed.models))
         return list(result.closed or [])
 
-    async def _write_one_by_one(self, parsed: Parsed) -> list[str]:
-        closed: list[str] = []
-        singles = (
-            [Parsed(requests=[item]) for item in parsed.requests]
-            + [Parsed(feedback=[item]) for item in parsed.feedback]
-            + [Parsed(models=[item]) for item in parsed.models]
-        )
-        for single in singles:
-            record = (single.requests or single.feedback or single.models)[0][0]
-            delay = self.settings.backoff_s
-            while True:
-                try:
-                    closed += await asyncio.to_thread(self._write, single)
-                    break
-                except TRANSIENT as exc:
-                    if self._stopping:
-                        raise
-                    self.metrics.db_retries.inc()
-                    log.warning("PostgreSQL unavailable (%s); retrying in %.1f s", exc, delay)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, self.settings.max_backoff_s)
-                except psycopg.Error as exc:
-                    await self._dead_letter(record, f"{type(exc).__name__}: {exc}"[:2000])
-                    break
-        return closed
-
     async def _dead_letter(self, record, error: str) -> None:
-        def text(data: bytes | None) -> str | None:
-            return None if data is None else data.decode("utf-8", errors="replace")
-
-        event = DeadLetter(
-            source_topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            key=text(record.key),
-            value=text(record.value),
-            error=error,
-            attempts=1,
-            consumer_group=self.settings.group_id,
-        )
+        event = DeadLetter.of_record(record, error, attempts=1, consumer_group=self.settings.group_id)
         with tracer.start_as_current_span("monitor.dead_letter"):
             await self.broker.publish(event.to_bytes(), dead_letter_topic(record.topic), key=record.key)
         self.stats.dead_letters += 1
