@@ -126,12 +126,13 @@ class MonitorConsumer:
         return out
 
     async def _write_until_done(self, parsed: Parsed) -> list[str]:
-        """Store the batch. A value PostgreSQL refuses (a constraint, something it cannot hold) is found by storing
-        the batch record by record, and dead-lettered; the rest is stored."""
+        """Store the batch. A record that fails for another reason than an outage (a value PostgreSQL refuses, an
+        event the windows cannot place) is found by storing the batch record by record, and dead-lettered; the rest
+        is stored. Nothing is skipped silently: the offsets are committed only after this returns."""
         try:
             return await self._store(parsed)
-        except psycopg.Error as exc:
-            log.warning("batch refused by PostgreSQL (%s); storing it record by record", exc)
+        except Exception as exc:  # noqa: BLE001 - outages were waited out in _store; this is about the data
+            log.warning("batch refused (%s: %s); storing it record by record", type(exc).__name__, exc)
         closed: list[str] = []
         singles = (
             [Parsed(requests=[item]) for item in parsed.requests]
@@ -142,7 +143,7 @@ class MonitorConsumer:
             record = (single.requests or single.feedback or single.models)[0][0]
             try:
                 closed += await self._store(single)
-            except psycopg.Error as exc:
+            except Exception as exc:  # noqa: BLE001 - dead-lettered with its error
                 await self._dead_letter(record, f"{type(exc).__name__}: {exc}"[:2000])
         return closed
 

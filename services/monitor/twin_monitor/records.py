@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from twin_common.events import FeedbackGiven, RequestLogged
 
@@ -28,6 +28,11 @@ def segment_of(event: RequestLogged, fields: Sequence[str]) -> str:
 def _text(value: str | None) -> str | None:
     # PostgreSQL text cannot hold NUL; a NUL in a prompt is not a reason to lose the request.
     return None if value is None else value.replace("\x00", "\ufffd")
+
+
+def _utc(moment: datetime) -> datetime:
+    # an event time without a zone is read as UTC (windows compare event times with each other and with now)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _finite(value: float | None) -> float | None:
@@ -76,7 +81,7 @@ class RequestRow:
             request_id=event.request_id,
             tenant_id=event.tenant_id,
             segment=segment_of(event, segment_by),
-            occurred_at=event.occurred_at,
+            occurred_at=_utc(event.occurred_at),
             route=_text(event.route),
             surface=_text(event.surface),
             intent=_text(event.intent),
@@ -120,7 +125,7 @@ class FeedbackRow:
             tenant_id=event.tenant_id,
             rating=event.rating,
             has_correction=bool(event.corrected_answer),
-            occurred_at=event.occurred_at,
+            occurred_at=_utc(event.occurred_at),
         )
 
 

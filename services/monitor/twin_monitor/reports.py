@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 import time
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from twin_common.events import DriftAlert
 
@@ -42,6 +44,26 @@ def tenant_dir(tenant_id: str) -> str:
 def _mode(frame: pd.DataFrame, column: str) -> str | None:
     values = frame[column].dropna() if column in frame else []
     return None if len(values) == 0 else str(values.mode().iloc[0])
+
+
+def json_safe(value: Any) -> Any:
+    """Plain JSON: NaN and infinities as null (Evidently scores a constant column NaN), numpy scalars as numbers,
+    dates as ISO text."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str | int | bool) or value is None:
+        return value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, np.ndarray):
+        return json_safe(value.tolist())
+    return str(value)
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -121,7 +143,7 @@ class ReportService:
             "evidently": built.evidently,
         }
         _write_atomically(html_path, built.html)
-        _write_atomically(json_path, json.dumps(document, default=str, allow_nan=False))
+        _write_atomically(json_path, json.dumps(json_safe(document), allow_nan=False))
         record = {
             "id": report_id,
             "tenant_id": window.tenant_id,

@@ -40,6 +40,8 @@ class FlakyStore:
             raise psycopg.OperationalError("connection refused")
         if any(r.prompt == "refuse me" for r in rows):
             raise psycopg.errors.CheckViolation("new row violates check constraint")
+        if any(r.prompt == "explode" for r in rows):
+            raise TypeError("a bug that only this record triggers")
         self.stored += [r.request_id for r in rows]
         return IngestResult(inserted=len(rows), closed=[])
 
@@ -83,11 +85,12 @@ async def test_an_outage_is_waited_out_and_a_refused_record_dead_lettered_alone(
         Record(s.requests_topic, request(1), offset=1),
         Record(s.requests_topic, request(2, "refuse me"), offset=2),
         Record(s.requests_topic, request(3), offset=3),
+        Record(s.requests_topic, request(4, "explode"), offset=4),
     ]
     await consumer._write_until_done(consumer.parse(records))
     assert consumer.store.stored == ["r1", "r3"]
-    assert [offset for offset, _ in consumer.dead] == [2]
-    assert "CheckViolation" in consumer.dead[0][1]
+    assert [offset for offset, _ in consumer.dead] == [2, 4]
+    assert "CheckViolation" in consumer.dead[0][1] and "TypeError" in consumer.dead[1][1]
     assert consumer.stats.database_retries == 3  # the outage: retried, never dead-lettered
 
 

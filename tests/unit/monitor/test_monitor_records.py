@@ -49,6 +49,36 @@ def test_row_keeps_what_postgresql_and_the_tests_can_hold():
     assert row.cited_count == 2 and row.segment == "route=twin"
 
 
+def test_event_times_without_a_zone_are_utc():
+    from datetime import UTC, datetime
+
+    row = RequestRow.from_event(event(occurred_at=datetime(2026, 12, 1, 8, 0)), ["route"])
+    assert row.occurred_at == datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+
+
+def test_report_json_is_plain_json():
+    import json
+    from datetime import UTC, datetime
+
+    import numpy as np
+    from twin_monitor.reports import json_safe
+
+    value = {
+        "nan": float("nan"),
+        "inf": np.float64("inf"),
+        "n": np.int64(3),
+        "a": np.arange(2),
+        "t": datetime(2026, 1, 1, tzinfo=UTC),
+    }
+    assert json.loads(json.dumps(json_safe(value), allow_nan=False)) == {
+        "nan": None,
+        "inf": None,
+        "n": 3,
+        "a": [0, 1],
+        "t": "2026-01-01T00:00:00+00:00",
+    }
+
+
 def test_alert_ids_are_deterministic_per_metric_and_window():
     a = alert_id("acme", "route=twin", "w1", "latency_ms_drift")
     assert a == alert_id("acme", "route=twin", "w1", "latency_ms_drift")
