@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pandas as pd
 import pytest
 from twin_monitor.drift import (
@@ -89,7 +90,8 @@ def test_homogeneity_does_not_alarm_on_one_unseen_category():
     current = pd.Series(["positive"] * 30 + ["none"] * 119 + ["neutral"])
     p_value, drifted = _chi2_homogeneity(reference, current, None, 0.05 / 18)
     assert p_value > 0.05 and not drifted
-    goodness_of_fit, _ = _chi_stat_test(reference, current, None, 0.05 / 18)
+    with np.errstate(divide="ignore"):  # the expected count of "neutral" is 0: scipy divides by it
+        goodness_of_fit, _ = _chi_stat_test(reference, current, None, 0.05 / 18)
     assert goodness_of_fit == 0.0  # Evidently's "chisquare": the reason it is not the default here
     assert _chi2_homogeneity(pd.Series(["a"] * 5), pd.Series(["a"] * 5), None, 0.05) == (1.0, False)
 
