@@ -56,15 +56,18 @@ demo-cdc: up-servers  ## the data path alone: a change in PostgreSQL travels thr
 	$(PY) scripts/demo_cdc.py
 
 test: env protos-check lint  ## every tier: unit, integration (real servers, started by the run), e2e
+	$(VENV)/bin/twin-stack install  # packages, jars and the Go-built collector and Jaeger, before any test's timeout runs
 	$(PY) -m pytest tests
 
 test-unit: env
 	$(PY) -m pytest tests/unit
 
 test-integration: env
+	$(VENV)/bin/twin-stack install
 	$(PY) -m pytest tests/integration
 
 test-e2e: env
+	$(VENV)/bin/twin-stack install
 	$(PY) -m pytest tests/e2e
 
 lint: env  ## ruff: lint rules and formatting (settings in pyproject.toml)

@@ -91,7 +91,10 @@ def _print_status(stack: Stack, groups: list[str] | None = None) -> int:
             state = "pending"
         else:
             state = "starting" if row.running else "down"
-        print(f"{row.name:<10} {row.process:<10} {row.pid or '-':>8}  {state:<9} {row.endpoint}")
+        endpoint = row.endpoint
+        if row.note:
+            state, endpoint = row.note.split(":", 1)[0], row.note
+        print(f"{row.name:<10} {row.process:<10} {row.pid or '-':>8}  {state:<9} {endpoint}")
     target = stack.telemetry_target()
     print(f"{'telemetry':<10} {'':<10} {'':>8}  {'file' if 'file' in target else 'otlp':<9} {target}")
     print(f"state under {stack.paths.home}; generated credentials in {stack.paths.env_file}")

@@ -297,7 +297,12 @@ class Postgres(Component):
             os.chown(self.logfile, entry.pw_uid, entry.pw_gid)
         subprocess.run(
             self._as_postgres_user(
-                [self._bin("pg_ctl"), "-D", str(self.datadir), "-l", str(self.logfile), "-w", "-t", "60", "start"]
+                [
+                    *[self._bin("pg_ctl"), "-D", str(self.datadir), "-l", str(self.logfile), "-w", "-t", "60"],
+                    # the address from settings on every start, not only the one written at initdb: a data
+                    # folder made before a port change (or under another TWIN_LOCAL_PORT_OFFSET) follows it
+                    *["-o", f"-p {self.settings.port} -c listen_addresses={self.settings.host}", "start"],
+                ]
             ),
             check=True,
             stdout=subprocess.DEVNULL,

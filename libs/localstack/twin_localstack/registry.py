@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from twin_localstack.components import Component, Kafka, KafkaConnect, Mlflow, Postgres, Redis
+from twin_localstack.observability import telemetry_components
 from twin_localstack.paths import StackPaths
 from twin_localstack.services import platform_services
 
@@ -19,6 +20,7 @@ ComponentFactory = Callable[[StackPaths], Component | Iterable[Component]]
 
 # The backing servers: what integration tests need (`twin-stack up --servers`).
 SERVERS: list[ComponentFactory] = [
+    telemetry_components,  # the OpenTelemetry Collector and Jaeger (observability.py)
     Postgres,
     Redis,
     Kafka,

@@ -80,7 +80,8 @@ class ServiceProcess(Component):
         self.name = name
         self.argv = argv
         self.probes = probes
-        self.after = after
+        # every service starts after the collector: twin_common.telemetry looks for it once, at start
+        self.after = (*after, "otelcol")
         self.env = env or {}
         self.start_timeout = start_timeout
 

@@ -13,6 +13,7 @@ from twin_common.settings import TelemetrySettings
 from twin_localstack.components import Component
 from twin_localstack.credentials import ensure_credentials
 from twin_localstack.install import install
+from twin_localstack.observability import telemetry_summary
 from twin_localstack.paths import StackPaths
 from twin_localstack.ports import ListeningSocket, listening_sockets
 from twin_localstack.registry import GROUPS, all_components
@@ -29,6 +30,7 @@ class ComponentStatus:
     running: bool
     healthy: bool
     endpoint: str
+    note: str | None = None  # e.g. why an optional component is unavailable here
 
 
 class Stack:
@@ -85,6 +87,9 @@ class Stack:
 
     def install(self) -> None:
         install(self.paths, self.progress)
+        for component in self.components.values():  # Go programs built once into the cache (telemetry)
+            if hasattr(component, "binary"):
+                component.binary()
 
     def up(self, names: list[str] | None = None, groups: Iterable[str] | None = None) -> None:
         """Start the named components or groups (default: everything) and whatever they depend on; each
@@ -155,16 +160,16 @@ class Stack:
         for c in self.select(groups=groups):
             pid, running = c.pid(), c.running()
             for row in c.status_rows():
-                rows.append(ComponentStatus(row.name, c.name, c.group, pid, running, row.healthy, row.endpoint))
+                note = getattr(c, "state", lambda: None)()
+                rows.append(ComponentStatus(row.name, c.name, c.group, pid, running, row.healthy, row.endpoint, note))
         return rows
 
     def listening_sockets(self, groups: Iterable[str] | None = None) -> list[ListeningSocket]:
         """What the running components' processes (and their children) listen on."""
         return listening_sockets(pid for c in self.select(groups=groups) for pid in c.pids())
 
-    @staticmethod
-    def telemetry_target() -> str:
+    def telemetry_target(self) -> str:
         settings = TelemetrySettings()
         if settings.otlp_endpoint:
             return f"OTLP collector at {settings.otlp_endpoint}"
-        return f"spans to file {settings.spans_file} (no collector binary is installable here)"
+        return telemetry_summary(self.paths)
