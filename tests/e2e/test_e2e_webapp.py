@@ -18,8 +18,8 @@ from browser_support import poll, screenshot, start_chromium
 from gateway_harness import events_of
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.keys import Keys
-from twin_common.settings import LOCAL_GATEWAY_PORT, MlflowSettings, PostgresSettings
-from twin_common.topics import FEEDBACK
+from twin_common.settings import LOCAL_GATEWAY_PORT, LOCAL_MONITOR_PORT, KafkaSettings, MlflowSettings, PostgresSettings
+from twin_common.topics import FEEDBACK, REQUESTS
 
 pytestmark = [pytest.mark.usefixtures("platform_stack"), pytest.mark.timeout(900)]
 
@@ -265,18 +265,75 @@ def test_the_models_page_shows_versions_gate_curves_and_dataset_sizes(world):
     screenshot(driver, SHOTS / "webapp-models.png")
 
 
-def test_the_monitor_page_shows_reports_or_says_why_not(world):
+MONITOR = f"http://127.0.0.1:{LOCAL_MONITOR_PORT}"
+REFERENCE_SIZE = 500  # the stack's monitor: TWIN_WINDOW_REFERENCE_SIZE's default
+
+
+def drift_report_for(tenant: str, key: str) -> dict:
+    """A drift report of the tenant built by the stack's own monitor: a reference of ordinary traffic, then a window of
+    questions on another topic (the monitor's synthetic profiles, sent to the request log as the gateway sends its
+    events), reported on demand with the tenant's key."""
+    from kafka import KafkaProducer
+    from twin_monitor.synthetic import STABLE, TOPIC_SHIFT, generate
+
+    traffic = generate(STABLE, REFERENCE_SIZE, tenant, 11) + generate(TOPIC_SHIFT, 60, tenant, 12)
+    producer = KafkaProducer(bootstrap_servers=KafkaSettings().bootstrap_servers, acks="all", linger_ms=5)
+    try:
+        for g in traffic:
+            producer.send(REQUESTS, g.request.to_bytes(), key=tenant.encode())
+        producer.flush()
+    finally:
+        producer.close()
+    monitor = httpx.Client(base_url=MONITOR, headers={"Authorization": f"Bearer {key}"}, timeout=60)
+
+    def current_window():
+        windows = monitor.get("/v1/windows").json()["windows"]
+        return next((w for w in windows if w["kind"] == "current" and w["request_count"] >= 60), None)
+
+    window = poll(current_window, 180, "the monitor to fill a reference and open a current window", interval=1)
+    built = monitor.post("/v1/reports", json={"window_id": window["id"]}, timeout=600)
+    assert built.status_code == 201, built.text
+    return built.json()
+
+
+def test_the_monitor_page_lists_reports_and_alerts_and_opens_a_report(world):
     driver = world["driver"]
+    if httpx.get(MONITOR + "/v1/reports", timeout=30).status_code == 404:  # the health-only scaffold
+        driver.get(BASE + "/app/monitor")
+        shown = poll(lambda: driver.find_elements("css selector", "[data-testid=monitor-unavailable]"), 60, "why not")
+        assert "not available" in shown[0].text
+        pytest.skip("the stack's monitor is the health-only scaffold")
+    report = drift_report_for(world["tenant"], world["key"])
+    alerts = httpx.get(MONITOR + "/v1/alerts", headers={"Authorization": f"Bearer {world['key']}"}, timeout=30)
+    alerts = alerts.json()["alerts"]
+
     driver.get(BASE + "/app/monitor")
-
-    def settled():
-        unavailable = driver.find_elements("css selector", "[data-testid=monitor-unavailable]")
-        reports = driver.find_elements("css selector", "#reports tbody tr, #no-reports:not([hidden])")
-        return unavailable or reports
-
-    shown = poll(settled, 60, "the monitor page")
-    assert shown[0].text
+    row = poll(lambda: driver.find_elements("css selector", f'#reports tr[data-report="{report["id"]}"]'), 60, "it")
+    text = row[0].text
+    assert f"{report['current_rows']} / {report['reference_rows']}" in text and report["segment"] in text, text
+    assert (f"{len(report['drifted'])} of {report['tested']}" if report["drifted"] else "none of") in text, text
+    assert report["drifted"], report  # another topic than the reference's: the content tests drift
+    shown = poll(
+        lambda: driver.find_elements("css selector", "#alerts tbody tr") or by(driver, "#no-alerts").is_displayed(),
+        60,
+        "the alerts",
+    )
+    assert (len(shown) if isinstance(shown, list) else 0) == len(alerts), (len(alerts), shown)
     screenshot(driver, SHOTS / "webapp-monitor.png")
+
+    row[0].find_element("css selector", "button").click()  # Open: Evidently's page in the sandboxed frame
+    frame = by(driver, "#report-frame")
+    assert frame.get_attribute("sandbox") == "allow-scripts"
+    driver.switch_to.frame(frame)
+    try:
+        # drawn by Evidently's own scripts, which run in the frame's sandbox (the text is not in the page's markup)
+        rendered = "return document.body ? document.body.innerText : ''"
+        poll(lambda: "prompt_length" in driver.execute_script(rendered), 180, "the report drawn in the frame")
+    finally:
+        driver.switch_to.default_content()
+    driver.execute_script("arguments[0].scrollIntoView()", by(driver, "#report-view"))
+    by(driver, "#report-view").screenshot(str(SHOTS / "webapp-monitor-report.png"))
+    by(driver, "#close-report").click()
 
 
 CONTROLS = "a[href], button, input:not([type=hidden]), select, textarea, summary, [role=tab], [tabindex='0']"

@@ -9,6 +9,11 @@ function unavailable(reason) {
   clear(status).append(el("div", { class: "notice quota", "data-testid": "monitor-unavailable" }, el("strong", {}, "The monitor is not available"), reason));
 }
 
+// a score or threshold as people read it: three significant digits (p-values run to 1e-60)
+function figure(value) {
+  return typeof value === "number" ? Number(value.toPrecision(3)).toString() : "–";
+}
+
 function openReport(report) {
   const view = document.getElementById("report-view");
   view.hidden = false;
@@ -57,7 +62,7 @@ async function start() {
           {},
           el("td", {}, when(alert.created_at)),
           el("td", {}, el("code", {}, alert.metric)),
-          el("td", { class: "num" }, `${alert.score ?? "–"} / ${alert.threshold ?? "–"}`),
+          el("td", { class: "num" }, `${figure(alert.score)} / ${figure(alert.threshold)}`),
           el("td", {}, alert.method || ""),
           el("td", {}, el("code", {}, alert.segment || "–")),
         ),
