@@ -15,21 +15,14 @@ import uuid
 import httpx
 import pytest
 from browser_support import poll
-from twin_common.settings import LOCAL_GATEWAY_PORT, PostgresSettings
+from stack_keys import make_key
+from twin_common.settings import LOCAL_GATEWAY_PORT
 
 pytestmark = pytest.mark.usefixtures("platform_stack")
 
 GATEWAY = f"http://127.0.0.1:{LOCAL_GATEWAY_PORT}"
 QUESTION = "How many frames of capped honey should the hive keep before winter?"
 TWIN = [sys.executable, "-m", "twin_cli.main"]
-
-
-def make_key(tenant: str, **options) -> str:
-    from twin_gateway.keys.store import create_key
-    from twin_gateway.settings import KeySettings
-
-    _, clear = create_key(PostgresSettings().dsn(), KeySettings().pepper.get_secret_value().encode(), tenant, **options)
-    return clear
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,8 @@ from browser_support import poll, screenshot, start_chromium
 from gateway_harness import events_of
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.keys import Keys
-from twin_common.settings import LOCAL_GATEWAY_PORT, LOCAL_MONITOR_PORT, KafkaSettings, MlflowSettings, PostgresSettings
+from stack_keys import make_key
+from twin_common.settings import LOCAL_GATEWAY_PORT, LOCAL_MONITOR_PORT, KafkaSettings, MlflowSettings
 from twin_common.topics import FEEDBACK, REQUESTS
 
 pytestmark = [pytest.mark.usefixtures("platform_stack"), pytest.mark.timeout(900)]
@@ -32,14 +33,6 @@ NOTE = (
 )
 ANSWER_S = 420  # CPU generation on a shared machine (short answers: a few seconds when the machine is idle)
 INDEX_S = 180
-
-
-def make_key(tenant: str, **options) -> str:
-    from twin_gateway.keys.store import create_key
-    from twin_gateway.settings import KeySettings
-
-    _, clear = create_key(PostgresSettings().dsn(), KeySettings().pepper.get_secret_value().encode(), tenant, **options)
-    return clear
 
 
 @pytest.fixture(scope="module")
