@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import psycopg
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaAdminClient, KafkaProducer
+from stack_support import free_port, json_values, read_topic, wait_for  # noqa: F401 (the tests import them from here)
 from twin_common.settings import SERVICE_TOKEN_HEADER, KafkaSettings, PostgresSettings
 from twin_ingest.db import migrate
 from twin_monitor.auth import gateway_keys_available, static_keys_env
@@ -124,23 +123,6 @@ def make_keys(rig: Rig, tenants: list[str]) -> dict[str, str]:
     return {f"key-{tenant}": tenant for tenant in tenants}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(condition: Callable[[], object], timeout: float = 60.0, what: str = "condition", interval=0.5):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = condition()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"{what} not met after {timeout}s (last: {last!r})")
-
-
 class Monitor:
     """The `twin-monitor` process, configured for one rig; tenant keys from TWIN_MONITOR_KEYS."""
 
@@ -233,28 +215,3 @@ def produce(rig: Rig, generated: Iterable, extra: Iterable[tuple[str, bytes]] = 
     finally:
         p.close()
     return sent
-
-
-def read_topic(topic: str, timeout_s: float = 10.0) -> list:
-    """Every record of `topic` from the beginning."""
-    consumer = KafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False, group_id=None)
-    try:
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            return []
-        tps = [TopicPartition(topic, p) for p in partitions]
-        consumer.assign(tps)
-        consumer.seek_to_beginning()
-        ends = consumer.end_offsets(tps)
-        records = []
-        deadline = time.monotonic() + timeout_s
-        while any(consumer.position(tp) < ends[tp] for tp in tps) and time.monotonic() < deadline:
-            for batch in consumer.poll(timeout_ms=200).values():
-                records.extend(batch)
-        return records
-    finally:
-        consumer.close()
-
-
-def json_values(records: list) -> list[dict]:
-    return [json.loads(r.value) for r in records if r.value]
