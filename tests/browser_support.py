@@ -8,9 +8,10 @@ from __future__ import annotations
 import base64
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
+
+from stack_support import wait_for
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -56,19 +57,9 @@ def start_chromium(width: int = 1280, height: int = 900):
 
 
 def poll(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.25):
-    """Poll until `condition()` is truthy (returned); fail naming `what` (and the last value) after `timeout`."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = condition()
-        except Exception as exc:  # noqa: BLE001 - an element not there yet, a stale one: try again
-            last = exc
-        else:
-            if last:
-                return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
+    """Poll until `condition()` is truthy (returned); an element not there yet or a stale one (any exception) counts
+    as "not yet"."""
+    return wait_for(condition, timeout, what, interval, tolerate=(Exception,))
 
 
 def screenshot(driver, path: Path, max_height: int = 2600) -> Path:

@@ -14,8 +14,8 @@ import uuid
 
 import httpx
 import pytest
-from browser_support import poll
 from stack_keys import make_key
+from stack_support import wait_for
 from twin_common.settings import LOCAL_GATEWAY_PORT
 
 pytestmark = pytest.mark.usefixtures("platform_stack")
@@ -44,7 +44,7 @@ def world(tmp_path_factory):
         listed = http.get("/app/api/library").json()["documents"]
         return listed[0]["document_id"] if listed and listed[0]["journey"]["state"] == "indexed" else None
 
-    document_id = poll(indexed, 180, "the document to be indexed", interval=0.5)
+    document_id = wait_for(indexed, 180, "the document to be indexed")
     home = tmp_path_factory.mktemp("cli-home")
     env = {
         **os.environ,
