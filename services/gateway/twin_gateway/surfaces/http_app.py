@@ -11,8 +11,7 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from twin_common.service import build_http_app
 
@@ -122,6 +121,7 @@ def build_app(runtime: GatewayRuntime, lifespan=None) -> FastAPI:
     app = build_http_app(
         settings,
         runtime.ready,
+        metrics_registries=(runtime.metrics.registry,),  # /metrics: the process-wide RED metrics + the gateway's
         lifespan=lifespan,
         version="1",
         description=(
@@ -142,10 +142,6 @@ def build_app(runtime: GatewayRuntime, lifespan=None) -> FastAPI:
         results = await runtime.dependencies.run()
         status = "STATUS_SERVING" if all(results.values()) else "STATUS_NOT_SERVING"
         return JSONResponse({"status": status, "dependencies": results})
-
-    @app.get("/metrics", include_in_schema=False)
-    def metrics() -> Response:
-        return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
