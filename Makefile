@@ -12,7 +12,7 @@ export TOKENIZERS_PARALLELISM := false
 PACKAGES := $(sort $(dir $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)))
 UV := $(PYTHON) -m uv
 
-.PHONY: uv env lock protos protos-check asyncapi up up-servers down status demo demo-cdc test test-unit test-integration test-e2e bench lint clean-stack
+.PHONY: uv env lock protos protos-check asyncapi up up-servers down status demo demo-cdc browser test test-unit test-integration test-e2e bench lint clean-stack
 
 uv:  ## the installer itself, pinned, into the interpreter that runs make
 	@$(UV) --version 2>/dev/null | grep -q "$(UV_VERSION)" || $(PYTHON) -m pip install -q "uv==$(UV_VERSION)"
@@ -49,8 +49,11 @@ down:
 status:
 	$(VENV)/bin/twin-stack status
 
-demo: up  ## the product: ingest through the gateway, streamed cited answers (REST, openai SDK), edit, delete
+demo: up  ## the product: ingest through the gateway, streamed cited answers (REST, openai SDK), edit, delete; ends with the web app's address
 	$(PY) scripts/demo.py
+
+browser:  ## Chromium and chromedriver (Debian packages) for the web app's browser tests; they run this when missing
+	sh scripts/install_browser.sh
 
 demo-cdc: up-servers  ## the data path alone: a change in PostgreSQL travels through Debezium and Kafka to the index
 	$(PY) scripts/demo_cdc.py

@@ -302,7 +302,17 @@ def product_demo() -> int:
     refused = gateway.http.post("/v1/search", json={"query": "hive"})
     print(f"POST /v1/search with the revoked key: HTTP {refused.status_code} {refused.json()}")
     print("\ndemo done: re-running it is safe (ingest is idempotent; the note is stored again)")
+    web_app()
     return 0 if cites_edit and not still_cited and refused.status_code == 401 else 1
+
+
+def web_app() -> None:
+    """The last word: where people use the twin themselves, with a fresh key of the demo's tenant."""
+    step("8. your turn: the web app and the terminal")
+    created = json.loads(twin("keys", "create", "--tenant", TENANT, "--name", "web-app", "--json"))
+    print(f'  in a terminal: export TWIN_API_KEY={created["key"]}; twin ask "{QUESTION}"   (or: twin chat)')
+    print(f"  sign in to the web app with the key {created['key']} (tenant {TENANT})")
+    print(f"the web app: {GATEWAY}/app/", flush=True)
 
 
 def gateway_is_built() -> bool:

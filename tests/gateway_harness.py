@@ -151,10 +151,11 @@ def drop_rig(rig: Rig) -> None:
         mine = [t for t in admin_client.list_topics() if t.startswith(rig.topic_prefix + ".")]
         if mine:
             admin_client.delete_topics(mine)
-        try:
-            admin_client.delete_consumer_groups([rig.group])
-        except Exception:  # noqa: BLE001 - a group that never committed does not exist
-            pass
+        for group in (rig.group, f"{rig.group}-journey"):
+            try:
+                admin_client.delete_consumer_groups([group])
+            except Exception:  # noqa: BLE001 - a group that never committed does not exist
+                pass
     finally:
         admin_client.close()
 
@@ -319,6 +320,11 @@ def start_gateway(
         "TWIN_REQUEST_LOG_REQUESTS_TOPIC": rig.requests_topic,
         "TWIN_REQUEST_LOG_FEEDBACK_TOPIC": rig.feedback_topic,
         "TWIN_QUOTA_KEY_PREFIX": f"twin:test:{rig.suffix}:quota",
+        # the web app's document journeys: the rig's own topics, group and Redis keys
+        "TWIN_WEBAPP_CDC_TOPIC": rig.documents_topic,
+        "TWIN_WEBAPP_INDEXED_TOPIC": rig.indexed_topic,
+        "TWIN_WEBAPP_JOURNEY_GROUP": f"{rig.group}-journey",
+        "TWIN_WEBAPP_JOURNEY_KEY_PREFIX": f"twin:test:{rig.suffix}:journey",
         **extra_env,
     }
     if routes_file is not None:
@@ -366,8 +372,8 @@ def running_platform(home: Path):
 # --- Kafka ------------------------------------------------------------------------------------------------
 
 
-def read_topic(topic: str) -> list:
-    """Every record of `topic` from its beginning."""
+def read_topic(topic: str, timeout_s: float | None = None) -> list:
+    """Every record of `topic` from its beginning (what arrived within `timeout_s`, when given)."""
     consumer = KafkaConsumer(bootstrap_servers=KafkaSettings().bootstrap_servers, enable_auto_commit=False)
     try:
         partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or ())]
@@ -377,7 +383,10 @@ def read_topic(topic: str) -> list:
         consumer.seek_to_beginning(*partitions)
         end = consumer.end_offsets(partitions)
         records = []
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while any(consumer.position(tp) < end[tp] for tp in partitions):
+            if deadline is not None and time.monotonic() > deadline:
+                break
             for batch in consumer.poll(timeout_ms=1000).values():
                 records.extend(batch)
         return records
@@ -385,6 +394,7 @@ def read_topic(topic: str) -> list:
         consumer.close()
 
 
-def events_of(topic: str) -> list[tuple[dict, dict]]:
+def events_of(topic: str, timeout_s: float | None = None) -> list[tuple[dict, dict]]:
     """(event as a dict, headers as a dict) of every record of the topic."""
-    return [(json.loads(r.value), {k: v.decode() for k, v in (r.headers or [])}) for r in read_topic(topic) if r.value]
+    records = read_topic(topic, timeout_s)
+    return [(json.loads(r.value), {k: v.decode() for k, v in (r.headers or [])}) for r in records if r.value]

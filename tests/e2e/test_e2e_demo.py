@@ -45,6 +45,7 @@ def test_product_demo_through_the_gateway(platform_stack):
     assert "cites the edited note with the new sentence: True" in out
     assert "cites the deleted note: False" in out
     assert "with the revoked key: HTTP 401" in out
+    assert re.fullmatch(r"the web app: http://127\.0\.0\.1:\d+/app/", out.strip().splitlines()[-1])  # its last word
 
 
 def test_cdc_walkthrough_documents_in_through_ingest_come_back_as_cited_hits(local_stack):

@@ -34,7 +34,10 @@ CATALOGUE: tuple[TopicEntry, ...] = (
         f"Changes of public.documents. {_DEBEZIUM}.",
         'the row\'s primary key {"id": uuid}',
         ("cdc (Debezium on Kafka Connect, or `twin cdc embedded`)",),
-        ("embedder (FastStream, group twin-embedder)",),
+        (
+            "embedder (FastStream, group twin-embedder)",
+            "gateway web app: document journeys, change captured (group twin-gateway-journey)",
+        ),
     ),
     TopicEntry(
         topics.CDC_AUTHORS,
@@ -58,7 +61,11 @@ CATALOGUE: tuple[TopicEntry, ...] = (
         "A document change applied to the vector store and the feature store.",
         "the document id",
         ("embedder",),
-        ("trainer (continuous training)", "gateway semantic cache (invalidation by source)"),
+        (
+            "trainer (continuous training)",
+            "gateway semantic cache (invalidation by source)",
+            "gateway web app: document journeys, indexed (group twin-gateway-journey)",
+        ),
     ),
     TopicEntry(
         topics.MODELS_REGISTERED,

@@ -6,6 +6,8 @@ import argparse
 import logging
 import sys
 
+from twin_cli.progress import RichProgress, progress_reporter
+
 from twin_localstack.stack import Stack
 
 
@@ -40,9 +42,15 @@ def main(argv: list[str] | None = None) -> int:
     logs.add_argument("-n", type=int, default=40)
     args = parser.parse_args(argv)
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    reporter = progress_reporter()
+    if isinstance(reporter, RichProgress):  # log lines above the bars, not through them
+        from rich.logging import RichHandler
+
+        logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[RichHandler(console=reporter.console)])
+    else:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)
-    stack = Stack()
+    stack = Stack(progress=reporter)
     if args.command == "up":
         try:
             stack.up(args.names or None, _groups(args))

@@ -14,6 +14,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from twin_cli.progress import NULL_PROGRESS, ProgressReporter
+
 from twin_localstack.paths import StackPaths
 
 log = logging.getLogger("twin.stack")
@@ -67,13 +69,24 @@ def _pom_digest() -> str:
     return hashlib.sha256(POM.read_bytes()).hexdigest()
 
 
-def ensure_jars(paths: StackPaths) -> None:
-    """Resolve each jar profile into <cache>/jars/<profile> unless it is already there for this pom."""
+def missing_jar_profiles(paths: StackPaths) -> list[str]:
+    digest = _pom_digest()
+    return [p for p in JAR_PROFILES if not _jars_current(paths, p, digest)]
+
+
+def _jars_current(paths: StackPaths, profile: str, digest: str) -> bool:
+    marker = paths.jars / profile / ".pom-sha256"
+    return marker.exists() and marker.read_text() == digest
+
+
+def ensure_jars(paths: StackPaths, on_profile=None) -> None:
+    """Resolve each jar profile into <cache>/jars/<profile> unless it is already there for this pom;
+    `on_profile(profile)` is called after each one resolved."""
     digest = _pom_digest()
     for profile in JAR_PROFILES:
         target = paths.jars / profile
         marker = target / ".pom-sha256"
-        if marker.exists() and marker.read_text() == digest:
+        if _jars_current(paths, profile, digest):
             continue
         log.info("resolving %s jars from Maven Central into %s", profile, target)
         shutil.rmtree(target, ignore_errors=True)
@@ -92,6 +105,8 @@ def ensure_jars(paths: StackPaths) -> None:
             check=True,
         )
         marker.write_text(digest)
+        if on_profile is not None:
+            on_profile(profile)
     plugin_dir = paths.jars / "plugins"
     plugin_dir.mkdir(parents=True, exist_ok=True)
     link = plugin_dir / "debezium-connector-postgres"
@@ -99,7 +114,21 @@ def ensure_jars(paths: StackPaths) -> None:
         link.symlink_to(paths.jars / "debezium", target_is_directory=True)
 
 
-def install(paths: StackPaths) -> None:
+def install(paths: StackPaths, progress: ProgressReporter = NULL_PROGRESS) -> None:
+    """What a fresh machine lacks: Debian packages, then the jars (a progress bar when there is work to do)."""
     paths.ensure()
-    ensure_system_packages()
-    ensure_jars(paths)
+    steps = (1 if _missing_tools() else 0) + len(missing_jar_profiles(paths))
+    if not steps:
+        return
+    with progress.task("installing the local stack", total=steps, unit="steps") as task:
+        if _missing_tools():
+            task.update(description="installing Debian packages")
+            ensure_system_packages()
+            task.advance()
+
+        def resolved(profile: str) -> None:
+            task.update(description=f"resolved {profile} jars")
+            task.advance()
+
+        task.update(description="resolving jars from Maven Central")
+        ensure_jars(paths, on_profile=resolved)

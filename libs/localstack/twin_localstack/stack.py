@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
+from twin_cli.progress import NULL_PROGRESS, ProgressReporter
 from twin_common.settings import TelemetrySettings
 
 from twin_localstack.components import Component
@@ -33,8 +34,14 @@ class ComponentStatus:
 
 
 class Stack:
-    def __init__(self, paths: StackPaths | None = None, components: Iterable[Component] | None = None):
+    def __init__(
+        self,
+        paths: StackPaths | None = None,
+        components: Iterable[Component] | None = None,
+        progress: ProgressReporter = NULL_PROGRESS,
+    ):
         self.paths = paths or StackPaths.default()
+        self.progress = progress  # install and start-up progress (twin_cli.progress; the CLI passes a reporter)
         made = list(components) if components is not None else all_components(self.paths)
         self.components: dict[str, Component] = {c.name: c for c in made}
 
@@ -79,7 +86,7 @@ class Stack:
         return order
 
     def install(self) -> None:
-        install(self.paths)
+        install(self.paths, self.progress)
         for component in self.components.values():  # Go programs built once into the cache (telemetry)
             if hasattr(component, "binary"):
                 component.binary()
@@ -90,9 +97,15 @@ class Stack:
         targets = self.with_dependencies(self.select(names, groups))
         self.install()
         ensure_credentials(self.paths)
-        self._start_in_order(targets)
+        with self.progress.task("starting the local stack", total=len(targets), unit="components") as task:
 
-    def _start_in_order(self, targets: list[Component]) -> None:
+            def healthy(component: Component) -> None:
+                task.update(description=f"{component.name} healthy")
+                task.advance()
+
+            self._start_in_order(targets, on_healthy=healthy)
+
+    def _start_in_order(self, targets: list[Component], on_healthy=None) -> None:
         pending = {c.name: c for c in targets}
         names = set(pending)
         done: set[str] = set()
@@ -119,6 +132,8 @@ class Stack:
                     else:
                         done.add(component.name)
                         log.info("%s healthy at %s", component.name, component.endpoint())
+                        if on_healthy is not None:
+                            on_healthy(component)
         if failures:
             name, first = failures[0]
             others = ", ".join(n for n, _ in failures[1:])

@@ -8,22 +8,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from twin_common.settings import (
     LOCAL_GATEWAY_GRPC_PORT,
     LOCAL_GATEWAY_PORT,
     LOCAL_INFERENCE_GRPC_PORT,
     LOCAL_INGEST_PORT,
+    LOCAL_MONITOR_PORT,
     InternalAuthSettings,
     KafkaSettings,
+    MlflowSettings,
     PostgresSettings,
     RedisSettings,
     ServiceSettings,
     local_env_file,
     repo_root,
 )
-from twin_common.topics import FEEDBACK, REQUESTS
+from twin_common.topics import CDC_DOCUMENTS, DOCUMENTS_INDEXED, FEEDBACK, REQUESTS
 
 
 def _config(env_prefix: str) -> SettingsConfigDict:
@@ -98,6 +100,36 @@ class LimitSettings(BaseSettings):
     max_embedding_inputs: int = 256
 
 
+class WebAppSettings(BaseSettings):
+    """The web app (twin_gateway/webapp): its pages, the document journeys it shows, and where the Models and
+    Monitor pages read from."""
+
+    model_config = _config("TWIN_WEBAPP_")
+
+    enabled: bool = True
+    # document journeys: the CDC stream (change captured) and the embedder's DocumentIndexed events (indexed),
+    # folded into Redis by one consumer group shared by the gateway's replicas
+    journey_enabled: bool = True
+    cdc_topic: str = CDC_DOCUMENTS
+    indexed_topic: str = DOCUMENTS_INDEXED
+    journey_group: str = "twin-gateway-journey"
+    journey_key_prefix: str = "twin:journey"
+    journey_ttl_s: int = 30 * 24 * 3600
+    # the Models page reads the MLflow registry (REST) and links to its UI
+    mlflow_url: str = Field(default_factory=lambda: MlflowSettings().tracking_uri)
+    mlflow_ui_url: str | None = None  # the address people's browsers reach MLflow at (default: mlflow_url)
+    # MLflow's basic auth where it has one (the chart's MLflow does; the local stack's does not)
+    mlflow_username: str | None = Field(
+        default=None, validation_alias=AliasChoices("TWIN_WEBAPP_MLFLOW_USERNAME", "MLFLOW_TRACKING_USERNAME")
+    )
+    mlflow_password: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("TWIN_WEBAPP_MLFLOW_PASSWORD", "MLFLOW_TRACKING_PASSWORD")
+    )
+    # the Monitor page reads the monitor service's JSON API and report pages with the caller's own key
+    monitor_url: str = f"http://127.0.0.1:{LOCAL_MONITOR_PORT}"
+    upstream_timeout_s: float = 10.0
+
+
 class GatewaySettings(ServiceSettings):
     service_name: str = "twin-gateway"
     http_port: int = LOCAL_GATEWAY_PORT  # REST, the OpenAI-compatible routes and the web app
@@ -113,6 +145,7 @@ class GatewaySettings(ServiceSettings):
     rag: RagSettings = Field(default_factory=RagSettings)
     request_log: RequestLogSettings = Field(default_factory=RequestLogSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
+    webapp: WebAppSettings = Field(default_factory=WebAppSettings)
 
     # Where the ingest service's internal REST API is (documents go through the gateway with the caller's tenant).
     ingest_url: str = f"http://127.0.0.1:{LOCAL_INGEST_PORT}"

@@ -11,7 +11,9 @@ import json
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
+from pathlib import Path
 
+from twin_cli.progress import progress_reporter, track
 from twin_common.documents import DocumentKind
 
 from twin_ingest.db import migrate
@@ -19,13 +21,35 @@ from twin_ingest.importers.git_repo import NotARepository
 from twin_ingest.model import ImportReport, Rejection, SourceDocument
 from twin_ingest.pipeline import run_import
 from twin_ingest.settings import IngestSettings
-from twin_ingest.sources import UnknownSource, open_source
+from twin_ingest.sources import UnknownSource, detect, open_source
 from twin_ingest.store import DocumentStore
 
 
 def with_kind(items: Iterable[SourceDocument | Rejection], kind: DocumentKind) -> Iterator[SourceDocument | Rejection]:
     for item in items:
         yield replace(item, kind=kind) if isinstance(item, SourceDocument) else item
+
+
+def expected_items(source: str) -> int | None:
+    """How many documents a source will yield, when that is cheap to know (for the progress bar's ETA)."""
+    try:
+        kind = detect(source)
+    except UnknownSource:
+        return None
+    path = Path(source)
+    if kind == "folder":
+        return sum(
+            1 for p in path.rglob("*") if p.is_file() and not any(x.startswith(".") for x in p.relative_to(path).parts)
+        )
+    if kind == "jsonl":
+        with path.open("rb") as lines:
+            return sum(1 for line in lines if line.strip())
+    return 1 if kind in ("file", "url") else None
+
+
+def with_progress(items: Iterable[SourceDocument | Rejection], source: str) -> Iterator[SourceDocument | Rejection]:
+    """The items, with progress on stderr (a bar on a terminal, plain lines otherwise)."""
+    return track(items, progress_reporter(), "importing", total=expected_items(source), unit="documents")
 
 
 def format_report(report: ImportReport) -> str:
@@ -67,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         items = open_source(args.source, args.max_bytes)
         if args.kind:
             items = with_kind(items, DocumentKind(args.kind))
+        items = with_progress(items, args.source)
         migrate(dsn)
         with DocumentStore(dsn) as store:
             report = run_import(items, store, args.tenant, args.author)

@@ -40,7 +40,13 @@ INGEST_PORT = free_port()  # the real ingest service runs there (started with th
 def build_app():
     """The ASGI app, built without starting anything: its lifespan starts the gateway on first use."""
     from twin_common.settings import PostgresSettings
-    from twin_gateway.settings import GatewaySettings, LimitSettings, QuotaSettings, RequestLogSettings
+    from twin_gateway.settings import (
+        GatewaySettings,
+        LimitSettings,
+        QuotaSettings,
+        RequestLogSettings,
+        WebAppSettings,
+    )
     from twin_gateway.surfaces.http_app import create_asgi_app
 
     settings = GatewaySettings(
@@ -51,6 +57,7 @@ def build_app():
         request_log=RequestLogSettings(enabled=False),
         quota=QuotaSettings(key_prefix=f"twin:test:{SUFFIX}:quota", requests_per_minute=100_000),
         limits=LimitSettings(max_body_bytes=MAX_BODY),
+        webapp=WebAppSettings(journey_enabled=False),  # no document journeys to follow here
     )
     return create_asgi_app(settings)
 

@@ -63,6 +63,11 @@ def test_twin_eval_retrieval_prints_every_config_and_reports_rerank_skipped(tmp_
         assert scores["all"]["mrr@10"] == 1.0, (name, scores)
     assert report["latency_ms"]["hybrid"]["total"]["p95"] > 0
     assert list((tmp_path / "cache" / "eval").glob("ds-*.npy")), "chunk vectors were not cached"
+    # not a terminal: plain progress lines on stderr, the report alone on stdout
+    assert "embedding chunks: started, 6 chunks" in first.stderr
+    assert re.search(r"embedding chunks: done, 6 chunks in \d+s \([\d.]+ chunks/s\)", first.stderr)
+    assert re.search(r"queries hybrid: done, 6 queries in ", first.stderr)
+    assert "embedding chunks" not in first.stdout and "\x1b[" not in first.stderr
 
 
 def test_twin_eval_retrieval_refuses_a_folder_that_is_not_beir(tmp_path):

@@ -61,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     retrieval.add_argument("--json", type=Path, help="also write the report as JSON")
     args = parser.parse_args(argv)
 
+    from twin_cli.progress import progress_reporter
+
     from twin_search.embedding import LocalEmbedder
     from twin_search.eval.beir import load_beir
     from twin_search.eval.harness import evaluate
@@ -87,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         max_queries=args.max_queries,
         expander=expander,
         expansions=args.expansions,
+        progress=progress_reporter(),
     )
     print(report.table())
     if args.json:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+from twin_cli.progress import NULL_PROGRESS, ProgressReporter, track
 from twin_common.documents import DocumentKind, DocumentRow
 
 from twin_search.chunking import Chunk
@@ -30,6 +31,7 @@ from twin_search.vectorstore.base import SearchFilter
 from twin_search.vectorstore.edge import EdgeVectorStore
 
 EVAL_TENANT = "eval"
+EMBED_BATCH = 256  # chunks per embedding call: the unit of progress (the model batches inside it)
 
 
 @dataclass
@@ -104,8 +106,27 @@ def vector_cache_key(chunks: list[Chunk], embedder: Embedder) -> str:
     return digest.hexdigest()[:16]
 
 
+def embed_with_progress(
+    indexer: DocumentIndexer, chunks: list[Chunk], progress: ProgressReporter = NULL_PROGRESS
+) -> np.ndarray:
+    """The chunks' vectors, embedded EMBED_BATCH at a time so a long embedding reports its progress."""
+    parts = []
+    with progress.task("embedding chunks", total=len(chunks), unit="chunks") as task:
+        for start in range(0, len(chunks), EMBED_BATCH):
+            batch = chunks[start : start + EMBED_BATCH]
+            parts.append(indexer.embed_chunks(batch))
+            task.advance(len(batch))
+    if not parts:
+        return indexer.embed_chunks([])
+    return np.concatenate(parts)
+
+
 def build_index(
-    dataset: BeirDataset, embedder: Embedder, store_dir: Path, cache_dir: Path | None
+    dataset: BeirDataset,
+    embedder: Embedder,
+    store_dir: Path,
+    cache_dir: Path | None,
+    progress: ProgressReporter = NULL_PROGRESS,
 ) -> tuple[DocumentIndexer, int, float, bool]:
     store = EdgeVectorStore(store_dir)
     indexer = DocumentIndexer(store, embedder)
@@ -115,13 +136,15 @@ def build_index(
     key = vector_cache_key(chunks, embedder)
     cache = cache_dir / f"{dataset.name}-{key}.npy" if cache_dir else None
     from_cache = bool(cache and cache.exists())
-    vectors = np.load(cache) if from_cache else indexer.embed_chunks(chunks)
+    vectors = np.load(cache) if from_cache else embed_with_progress(indexer, chunks, progress)
     if cache and not from_cache:
         cache.parent.mkdir(parents=True, exist_ok=True)
         np.save(cache, vectors)
     items = indexer.prepare(chunks, vectors)
-    for start in range(0, len(items), 512):
-        store.upsert(items[start : start + 512])
+    with progress.task("indexing chunks", total=len(items), unit="chunks") as task:
+        for start in range(0, len(items), 512):
+            store.upsert(items[start : start + 512])
+            task.advance(len(items[start : start + 512]))
     return indexer, len(chunks), time.perf_counter() - started, from_cache
 
 
@@ -135,6 +158,7 @@ def evaluate(
     max_queries: int | None = None,
     expander: QueryExpander | None = None,
     expansions: int = 0,
+    progress: ProgressReporter = NULL_PROGRESS,
 ) -> EvalReport:
     settings = settings or RetrievalSettings(candidates=200)
     judged = dataset.judged_queries()
@@ -143,7 +167,9 @@ def evaluate(
     _, heldout = split_queries(judged, heldout_fraction)
     splits = {"heldout": heldout, "all": judged}
     with tempfile.TemporaryDirectory(prefix="twin-eval-") as tmp:
-        indexer, n_chunks, index_seconds, from_cache = build_index(dataset, embedder, Path(tmp) / "store", cache_dir)
+        indexer, n_chunks, index_seconds, from_cache = build_index(
+            dataset, embedder, Path(tmp) / "store", cache_dir, progress
+        )
         plain = HybridRetriever(indexer.store, embedder, indexer.bm25, settings, reranker=reranker)
         expanding = None
         if expander is not None and expansions > 0:
@@ -174,7 +200,8 @@ def evaluate(
             report = ConfigReport(name)
             ranked: dict[str, list[str]] = {}
             # a learned stage is scored on heldout queries only: it trained on the others
-            for qid in heldout if rerank else judged:
+            queries = heldout if rerank else judged
+            for qid in track(queries, progress, f"queries {name}", unit="queries"):
                 started = time.perf_counter()
                 result = retriever.search(dataset.queries[qid], flt, top_k=100, mode=mode, rerank=rerank)
                 report.latency_ms["total"].append((time.perf_counter() - started) * 1000)

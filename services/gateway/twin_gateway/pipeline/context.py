@@ -33,6 +33,12 @@ class Operation(StrEnum):
     FEEDBACK = "feedback"
     EMBED = "embed"
     LIST_MODELS = "list_models"
+    # the web app's own reads and writes (twin_gateway/webapp): not part of twin.v1
+    LIBRARY = "library"
+    DOCUMENT_JOURNEYS = "document_journeys"
+    PASSAGE = "passage"
+    IMPORT_URLS = "import_urls"
+    MODEL_VERSIONS = "model_versions"
 
 
 class Scope(StrEnum):
@@ -52,6 +58,11 @@ REQUIRED_SCOPE: dict[Operation, Scope] = {
     Operation.FEEDBACK: Scope.FEEDBACK,
     Operation.EMBED: Scope.SEARCH,
     Operation.LIST_MODELS: Scope.ASK,
+    Operation.LIBRARY: Scope.SEARCH,
+    Operation.DOCUMENT_JOURNEYS: Scope.SEARCH,
+    Operation.PASSAGE: Scope.SEARCH,
+    Operation.IMPORT_URLS: Scope.INGEST,
+    Operation.MODEL_VERSIONS: Scope.ASK,
 }
 
 
@@ -122,6 +133,12 @@ class GatewayRequest:
     corrected_answer: str = ""
     # embeddings
     inputs: tuple[str, ...] = ()
+    # the web app (library: question is the search text; journeys; passage; URL import; model versions)
+    document_ids: tuple[str, ...] = ()
+    position: int = 0
+    urls: tuple[str, ...] = ()
+    model_name: str = ""
+    model_version: str = ""
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,9 @@ from twin_gateway.stages.documents import DeleteDocumentStage, IngestStage, List
 from twin_gateway.stages.embed import EmbedStage
 from twin_gateway.stages.feedback import FeedbackStage
 from twin_gateway.stages.generate import GenerateStage
+from twin_gateway.stages.import_urls import ImportUrlsStage
+from twin_gateway.stages.library import JourneysStage, LibraryStage, PassageStage
+from twin_gateway.stages.model_versions import ModelVersionsStage
 from twin_gateway.stages.models import ListModelsStage
 from twin_gateway.stages.quota import QuotaStage
 from twin_gateway.stages.request_log import RequestLogStage
@@ -44,4 +47,10 @@ ORDER: dict[Operation, tuple[type[Stage], ...]] = {
     Operation.FEEDBACK: (AuthStage, QuotaStage, FeedbackStage),
     Operation.EMBED: (AuthStage, QuotaStage, EmbedStage),
     Operation.LIST_MODELS: (AuthStage, ListModelsStage),
+    # the web app's own operations (twin_gateway/webapp)
+    Operation.LIBRARY: (AuthStage, QuotaStage, LibraryStage),
+    Operation.DOCUMENT_JOURNEYS: (AuthStage, QuotaStage, JourneysStage),
+    Operation.PASSAGE: (AuthStage, QuotaStage, PassageStage),
+    Operation.IMPORT_URLS: (AuthStage, QuotaStage, ImportUrlsStage),
+    Operation.MODEL_VERSIONS: (AuthStage, QuotaStage, ModelVersionsStage),
 }

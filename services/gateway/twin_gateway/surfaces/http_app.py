@@ -130,6 +130,10 @@ def build_app(runtime: GatewayRuntime, lifespan=None) -> FastAPI:
     )
     app.include_router(rest_api.build_router(runtime))
     app.include_router(openai_api.build_router(runtime))
+    if settings.webapp.enabled:
+        from twin_gateway import webapp
+
+        webapp.install(app, runtime)
 
     @app.get(
         "/v1/health", tags=["twin.v1"], response_model=m.HealthResponse, summary="Health of the gateway's dependencies"
