@@ -1,4 +1,9 @@
-"""`twin train reranker --dataset PATH`: fine-tune, evaluate on heldout queries, register in MLflow."""
+"""`twin train reranker|dataset|twin`: the trainer's jobs.
+
+- `reranker --dataset PATH`: fine-tune a cross-encoder, evaluate on heldout queries, register in MLflow;
+- `dataset --author NAME [--tenant T]`: the twin's dataset (snapshot, split, curation, preference triples);
+- `twin --author NAME [--tenant T]`: the whole twin run (dataset, LoRA SFT, DPO, evaluation gate, registry).
+"""
 
 from __future__ import annotations
 
@@ -26,8 +31,21 @@ def main(argv: list[str] | None = None) -> int:
     rr.add_argument("--negatives", type=int, default=8)
     rr.add_argument("--max-fit-queries", type=int)
     rr.add_argument("--no-publish", action="store_true", help="do not announce the new champion on Kafka")
+
+    from twin_trainer.llm import cli as llm_cli
+
+    ds = sub.add_parser("dataset", help="the twin's dataset from an author's corpus (snapshot, curation, triples)")
+    llm_cli.add_common(ds)
+    ds.add_argument("--out", type=Path, help="folder for the dataset files (default under ~/.cache/twin/trainer)")
+    tw = sub.add_parser("twin", help="train an author's twin: dataset, LoRA SFT, DPO, evaluation gate, registry")
+    llm_cli.add_common(tw)
+    llm_cli.add_training(tw)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    if args.job == "dataset":
+        return llm_cli.dataset_main(args)
+    if args.job == "twin":
+        return llm_cli.twin_main(args)
 
     from twin_search.eval.beir import load_beir
 
