@@ -8,6 +8,7 @@ import os
 import shutil
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from twin_trainer.llm.config import TwinRunConfig
@@ -60,7 +61,9 @@ class Routes:
     judge: tuple[str, ChatRoute] | None = None
 
 
+@lru_cache(maxsize=1)
 def _embedder():
+    """MiniLM, loaded once per process (dataset retrieval, the author's centroid, feedback matching)."""
     from twin_search.embedding import LocalEmbedder
 
     return LocalEmbedder()
@@ -139,7 +142,10 @@ def run_twin(
     routes: Routes = Routes(),
     lock_wait_s: float = 0.0,
     work_dir: Path | None = None,
+    hold_lock: bool = True,
 ) -> TwinRunResult:
+    """The whole run under the author's lock (`hold_lock=False`: the caller holds it, e.g. the in-process
+    launcher); raises LockBusy when another run of the author holds it past `lock_wait_s`."""
     settings = settings or TrainerSettings()
     progress = progress or LineProgress()
     from twin_trainer.llm.snapshot import resolve_author
@@ -147,7 +153,8 @@ def run_twin(
     dsn = settings.postgres.dsn()
     author_id, author_name = resolve_author(dsn, config.tenant, config.author)
     lock = AuthorRunLock(dsn, config.tenant, author_id)
-    lock.acquire(wait_s=lock_wait_s)
+    if hold_lock:
+        lock.acquire(wait_s=lock_wait_s)
     try:
         return _run_locked(config, settings, progress, routes, work_dir, author_name)
     finally:

@@ -1,0 +1,211 @@
+"""Launchers of training runs: in this process (the local stack) or as a Kubernetes Job.
+
+Both refuse to start a run while another run of the same author holds the advisory lock (runlock): the in-process
+launcher takes the lock itself and holds it for the run; the Job launcher looks at the lock before creating the
+Job, and the Job's `twin train twin` takes it again, exiting with status 3 if it lost a race (never two at once).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from twin_trainer.runlock import AuthorRunLock, is_locked
+from twin_trainer.settings import KubernetesJobSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    tenant_id: str
+    author_id: str
+    kind: str  # documents | drift | schedule | manual
+    reason: str
+    trigger_id: int | None = None
+
+    @property
+    def trigger_text(self) -> str:
+        return f"{self.kind}: {self.reason}" + (f" (trigger {self.trigger_id})" if self.trigger_id else "")
+
+
+@dataclass(frozen=True)
+class LaunchOutcome:
+    started: bool
+    detail: str
+
+
+class Launcher(Protocol):
+    def launch(self, request: RunRequest) -> LaunchOutcome: ...
+
+
+RunFunction = Callable[[RunRequest], Any]
+Finished = Callable[[RunRequest, bool, str], None]  # (request, succeeded, detail)
+
+
+class InProcessLauncher:
+    """Runs `run(request)` on a thread of this process while holding the author's lock."""
+
+    def __init__(self, dsn: str, run: RunFunction, on_finished: Finished | None = None):
+        self.dsn = dsn
+        self.run = run
+        self.on_finished = on_finished
+        self.threads: list[threading.Thread] = []
+
+    def launch(self, request: RunRequest) -> LaunchOutcome:
+        lock = AuthorRunLock(self.dsn, request.tenant_id, request.author_id)
+        if not lock.try_acquire():
+            return LaunchOutcome(False, "a run of this author is in progress")
+        thread = threading.Thread(target=self._run, args=(request, lock), name=f"twin-run-{request.author_id[:8]}")
+        self.threads = [t for t in self.threads if t.is_alive()] + [thread]
+        thread.start()
+        return LaunchOutcome(True, "started in process")
+
+    def _run(self, request: RunRequest, lock: AuthorRunLock) -> None:
+        succeeded, detail = False, ""
+        try:
+            result = self.run(request)
+            succeeded, detail = True, _describe(result)
+        except Exception as exc:  # noqa: BLE001 - a failed run is recorded, the consumer goes on
+            log.exception("training run for %s/%s failed", request.tenant_id, request.author_id)
+            detail = f"{type(exc).__name__}: {exc}"[:2000]
+        finally:
+            lock.release()
+        if self.on_finished is not None:
+            self.on_finished(request, succeeded, detail)
+
+    def join(self, timeout: float | None = None) -> None:
+        for thread in list(self.threads):
+            thread.join(timeout)
+
+
+def _describe(result: Any) -> str:
+    version, alias = getattr(result, "version", None), getattr(result, "alias", None)
+    return f"version {version} -> @{alias}: {getattr(result, 'reason', '')}"[:2000] if version else "finished"
+
+
+# --- Kubernetes --------------------------------------------------------------------------------------
+
+
+def job_name(request: RunRequest) -> str:
+    """A DNS-1123 name, unique per trigger: twin-train-<author hash>-<trigger id or hash>."""
+    author = hashlib.sha1(f"{request.tenant_id}/{request.author_id}".encode()).hexdigest()[:10]
+    suffix = str(request.trigger_id) if request.trigger_id else hashlib.sha1(request.reason.encode()).hexdigest()[:8]
+    return re.sub(r"[^a-z0-9-]", "-", f"twin-train-{author}-{suffix}".lower())[:63].rstrip("-")
+
+
+def render_job(request: RunRequest, settings: KubernetesJobSettings) -> dict:
+    """The batch/v1 Job that runs `twin train twin` for one trigger."""
+    args = [
+        "train",
+        "twin",
+        "--author",
+        request.author_id,
+        "--tenant",
+        request.tenant_id,
+        "--trigger",
+        request.trigger_text,
+        *settings.extra_args,
+    ]
+    resources: dict[str, dict[str, Any]] = {
+        "requests": {"cpu": settings.cpu_request, "memory": settings.memory_request},
+        "limits": {"memory": settings.memory_limit},
+    }
+    if settings.gpu:
+        resources["limits"]["nvidia.com/gpu"] = settings.gpu
+    env_from = []
+    if settings.env_from_config_map:
+        env_from.append({"configMapRef": {"name": settings.env_from_config_map}})
+    if settings.env_from_secret:
+        env_from.append({"secretRef": {"name": settings.env_from_secret}})
+    labels = {
+        "app.kubernetes.io/name": "twin-trainer-job",
+        "app.kubernetes.io/part-of": "twin",
+        "twin.dev/trigger-kind": request.kind,
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": job_name(request),
+            "namespace": settings.namespace,
+            "labels": labels,
+            "annotations": {
+                "twin.dev/tenant": request.tenant_id,
+                "twin.dev/author": request.author_id,
+                "twin.dev/trigger": request.trigger_text[:1000],
+            },
+        },
+        "spec": {
+            "backoffLimit": settings.backoff_limit,
+            "ttlSecondsAfterFinished": settings.ttl_seconds_after_finished,
+            "activeDeadlineSeconds": settings.active_deadline_seconds,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "serviceAccountName": settings.service_account,
+                    "restartPolicy": "Never",
+                    "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "fsGroup": 10001},
+                    "containers": [
+                        {
+                            "name": "train",
+                            "image": settings.image,
+                            "command": ["twin"],
+                            "args": args,
+                            "envFrom": env_from,
+                            "env": [
+                                {"name": "HOME", "value": "/var/lib/twin"},
+                                {"name": "HF_HUB_OFFLINE", "value": "1"},
+                                {"name": "TWIN_LOG_JSON", "value": "true"},
+                            ],
+                            "resources": resources,
+                            "volumeMounts": [{"name": "work", "mountPath": "/var/lib/twin"}],
+                            "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                        }
+                    ],
+                    "volumes": [{"name": "work", "emptyDir": {}}],
+                },
+            },
+        },
+    }
+
+
+class KubernetesJobLauncher:
+    """Creates the Job through the Kubernetes API over plain HTTPS with the pod's service-account token."""
+
+    def __init__(self, settings: KubernetesJobSettings, dsn: str, http=None):
+        self.settings = settings
+        self.dsn = dsn
+        self._http = http
+
+    def _client(self):
+        if self._http is None:
+            import httpx
+
+            token = self.settings.token_file.read_text().strip()
+            self._http = httpx.Client(
+                base_url=self.settings.api_url,
+                headers={"Authorization": f"Bearer {token}"},
+                verify=str(self.settings.ca_file),
+                timeout=30,
+            )
+        return self._http
+
+    def launch(self, request: RunRequest) -> LaunchOutcome:
+        if is_locked(self.dsn, request.tenant_id, request.author_id):
+            return LaunchOutcome(False, "a run of this author is in progress")
+        manifest = render_job(request, self.settings)
+        path = f"/apis/batch/v1/namespaces/{self.settings.namespace}/jobs"
+        response = self._client().post(path, json=manifest)
+        name = manifest["metadata"]["name"]
+        if response.status_code == 201:
+            return LaunchOutcome(True, f"created Job {self.settings.namespace}/{name}")
+        if response.status_code == 409:  # the same trigger handled twice: its Job exists already
+            return LaunchOutcome(True, f"Job {self.settings.namespace}/{name} exists already")
+        response.raise_for_status()
+        return LaunchOutcome(False, f"unexpected answer {response.status_code} creating Job {name}")

@@ -1,0 +1,73 @@
+"""The Kubernetes launcher: the Job it renders validates against the Kubernetes schema and runs `twin train twin`
+for the trigger's author; it is created through the API (a fake API here), once per trigger, and not at all while
+a run of the author holds the lock."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+from kubernetes_validate import utils as kv
+from twin_trainer.continuous import launcher as launcher_module
+from twin_trainer.continuous.launcher import KubernetesJobLauncher, RunRequest, job_name, render_job
+from twin_trainer.settings import KubernetesJobSettings
+
+REQUEST = RunRequest("acme", "5f1c0a4e-0000-4000-8000-000000000001", "documents", "20 new or changed documents", 42)
+
+
+def test_rendered_job_is_valid_and_runs_the_twin_for_the_author():
+    settings = KubernetesJobSettings(image="registry.local/twin:1.2.3", extra_args=["--max-length", "1024"], gpu=1)
+    job = render_job(REQUEST, settings)
+    kv.validate(job, "1.33.0", strict=True)
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["twin"]
+    assert container["args"][:6] == ["train", "twin", "--author", REQUEST.author_id, "--tenant", "acme"]
+    assert container["args"][-2:] == ["--max-length", "1024"]
+    assert "documents: 20 new or changed documents (trigger 42)" in container["args"]
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+    assert job["metadata"]["name"] == job_name(REQUEST) and len(job_name(REQUEST)) <= 63
+    assert job_name(REQUEST) != job_name(RunRequest("acme", REQUEST.author_id, "drift", "x", 43))
+
+
+def test_the_launcher_posts_the_job_once_per_trigger(monkeypatch):
+    monkeypatch.setattr(launcher_module, "is_locked", lambda dsn, tenant, author: False)
+    created: dict[str, dict] = {}
+
+    def api(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/apis/batch/v1/namespaces/twin/jobs" and request.method == "POST"
+        body = json.loads(request.content)
+        name = body["metadata"]["name"]
+        if name in created:
+            return httpx.Response(409, json={"reason": "AlreadyExists"})
+        created[name] = body
+        return httpx.Response(201, json=body)
+
+    http = httpx.Client(base_url="https://k8s.test", transport=httpx.MockTransport(api))
+    launcher = KubernetesJobLauncher(KubernetesJobSettings(namespace="twin"), "postgresql://unused", http=http)
+    first = launcher.launch(REQUEST)
+    again = launcher.launch(REQUEST)  # the same trigger handled twice (a replay): no second Job
+    assert first.started and "created Job twin/" in first.detail
+    assert again.started and "exists already" in again.detail
+    assert len(created) == 1
+
+
+def test_the_launcher_creates_nothing_while_a_run_of_the_author_holds_the_lock(monkeypatch):
+    monkeypatch.setattr(launcher_module, "is_locked", lambda dsn, tenant, author: True)
+
+    def api(request):  # pragma: no cover - must not be called
+        raise AssertionError("a Job was created during a run")
+
+    launcher = KubernetesJobLauncher(
+        KubernetesJobSettings(), "postgresql://unused", http=httpx.Client(transport=httpx.MockTransport(api))
+    )
+    outcome = launcher.launch(REQUEST)
+    assert not outcome.started and "in progress" in outcome.detail
+
+
+def test_an_api_error_is_raised_so_the_consumer_waits_it_out(monkeypatch):
+    monkeypatch.setattr(launcher_module, "is_locked", lambda dsn, tenant, author: False)
+    http = httpx.Client(base_url="https://k8s.test", transport=httpx.MockTransport(lambda request: httpx.Response(503)))
+    with pytest.raises(httpx.HTTPStatusError):
+        KubernetesJobLauncher(KubernetesJobSettings(), "postgresql://unused", http=http).launch(REQUEST)
