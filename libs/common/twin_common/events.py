@@ -246,3 +246,21 @@ class DeadLetter(Event):
     error: str
     attempts: int
     consumer_group: str
+
+    @classmethod
+    def from_record(cls, record, error: str, attempts: int, consumer_group: str) -> DeadLetter:
+        """The dead letter of a consumed Kafka record (anything with topic, partition, offset, key, value)."""
+
+        def text(data: bytes | None) -> str | None:
+            return None if data is None else data.decode("utf-8", errors="replace")
+
+        return cls(
+            source_topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=text(record.key),
+            value=text(record.value),
+            error=error,
+            attempts=attempts,
+            consumer_group=consumer_group,
+        )

@@ -27,16 +27,7 @@ def twin_run_function(settings: TrainerSettings):
         from twin_trainer.llm.cli import config_from_args
         from twin_trainer.llm.job import run_twin
 
-        argv = [
-            "twin",
-            "--author",
-            request.author_id,
-            "--tenant",
-            request.tenant_id,
-            "--trigger",
-            request.trigger_text,
-            *settings.run_args,
-        ]
+        argv = ["twin", *request.twin_args(settings.run_args)]
         config = config_from_args(build_parser().parse_args(argv))
         return run_twin(config, settings, hold_lock=False)
 

@@ -71,3 +71,16 @@ def test_an_api_error_is_raised_so_the_consumer_waits_it_out(monkeypatch):
     http = httpx.Client(base_url="https://k8s.test", transport=httpx.MockTransport(lambda request: httpx.Response(503)))
     with pytest.raises(httpx.HTTPStatusError):
         KubernetesJobLauncher(KubernetesJobSettings(), "postgresql://unused", http=http).launch(REQUEST)
+
+
+def test_a_triggered_run_gets_the_author_tenant_trigger_and_configured_flags():
+    from twin_trainer.cli import build_parser
+    from twin_trainer.llm.cli import config_from_args
+
+    argv = ["twin", *REQUEST.twin_args(["--max-length", "256", "--sft-epochs", "1", "--no-dpo"])]
+    config = config_from_args(build_parser().parse_args(argv))
+    assert (config.author, config.tenant) == (REQUEST.author_id, "acme")
+    assert config.trigger == "documents: 20 new or changed documents (trigger 42)"
+    assert config.sft.max_length == config.dpo.max_length == 256 and config.sft.epochs == 1
+    assert not config.dpo.enabled
+    assert config.lora.r == 32 and config.sft.grad_accumulation == 8  # untouched flags keep the reference recipe

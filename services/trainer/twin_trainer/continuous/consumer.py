@@ -75,19 +75,7 @@ class TrainerConsumer:
         await msg.ack()
 
     async def _dead_letter(self, record, error: str) -> None:
-        def text(data: bytes | None) -> str | None:
-            return None if data is None else data.decode("utf-8", errors="replace")
-
-        event = DeadLetter(
-            source_topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            key=text(record.key),
-            value=text(record.value),
-            error=error,
-            attempts=1,
-            consumer_group=self.settings.group_id,
-        )
+        event = DeadLetter.from_record(record, error, attempts=1, consumer_group=self.settings.group_id)
         await self.broker.publish(event.to_bytes(), dead_letter_topic(record.topic), key=record.key)
         self.stats.dead_letters += 1
         log.error("dead-lettered %s[%d]@%d: %s", record.topic, record.partition, record.offset, error)

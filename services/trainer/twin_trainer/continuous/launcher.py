@@ -29,6 +29,10 @@ class RunRequest:
     reason: str
     trigger_id: int | None = None
 
+    def twin_args(self, extra: list[str] | tuple[str, ...] = ()) -> list[str]:
+        """The `twin train twin` arguments of this run."""
+        return ["--author", self.author_id, "--tenant", self.tenant_id, "--trigger", self.trigger_text, *extra]
+
     @property
     def trigger_text(self) -> str:
         return f"{self.kind}: {self.reason}" + (f" (trigger {self.trigger_id})" if self.trigger_id else "")
@@ -101,17 +105,7 @@ def job_name(request: RunRequest) -> str:
 
 def render_job(request: RunRequest, settings: KubernetesJobSettings) -> dict:
     """The batch/v1 Job that runs `twin train twin` for one trigger."""
-    args = [
-        "train",
-        "twin",
-        "--author",
-        request.author_id,
-        "--tenant",
-        request.tenant_id,
-        "--trigger",
-        request.trigger_text,
-        *settings.extra_args,
-    ]
+    args = ["train", "twin", *request.twin_args(settings.extra_args)]
     resources: dict[str, dict[str, Any]] = {
         "requests": {"cpu": settings.cpu_request, "memory": settings.memory_request},
         "limits": {"memory": settings.memory_limit},

@@ -262,6 +262,15 @@ def _save_adapter(model, tokenizer, target: Path, adapter_name: str = "default")
     return target
 
 
+def _train_and_save(trainer, tokenizer, out_dir: Path, history: list[dict[str, float]]) -> PhaseResult:
+    _quiet(trainer)
+    started = time.perf_counter()
+    output = trainer.train()
+    seconds = float(output.metrics.get("train_runtime", time.perf_counter() - started))
+    adapter = _save_adapter(trainer.model, tokenizer, out_dir / "adapter")
+    return PhaseResult(adapter, int(trainer.state.global_step), seconds, history)
+
+
 def train_sft(
     model_dir: Path,
     rows: Sequence[dict],
@@ -291,12 +300,7 @@ def train_sft(
         peft_config=lora_config(lora),
         callbacks=[_metrics_callback("sft", on_log, history)],
     )
-    _quiet(trainer)
-    started = time.perf_counter()
-    output = trainer.train()
-    seconds = float(output.metrics.get("train_runtime", time.perf_counter() - started))
-    adapter = _save_adapter(trainer.model, tokenizer, out_dir / "adapter")
-    return PhaseResult(adapter, int(trainer.state.global_step), seconds, history)
+    return _train_and_save(trainer, tokenizer, out_dir, history)
 
 
 def train_dpo(
@@ -324,12 +328,7 @@ def train_dpo(
         processing_class=tokenizer,
         callbacks=[_metrics_callback("dpo", on_log, history)],
     )
-    _quiet(trainer)
-    started = time.perf_counter()
-    output = trainer.train()
-    seconds = float(output.metrics.get("train_runtime", time.perf_counter() - started))
-    adapter = _save_adapter(trainer.model, tokenizer, out_dir / "adapter")
-    return PhaseResult(adapter, int(trainer.state.global_step), seconds, history)
+    return _train_and_save(trainer, tokenizer, out_dir, history)
 
 
 def merge_adapter(model_dir: Path, adapter_dir: Path, target: Path) -> Path:
