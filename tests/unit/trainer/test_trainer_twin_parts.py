@@ -170,3 +170,24 @@ def test_gpu_memory_estimate_for_an_8b_model_with_qlora_fits_a_24_gib_card():
     assert 1.0 < q.adapter_and_optimizer_gib < 1.5  # 84M LoRA parameters x 16 bytes
     assert q.total_gib < 12 < 16 < full.total_gib
     assert "GPU memory estimate" in q.describe()
+
+
+def test_llm_judge_asks_both_orders_so_position_bias_cancels():
+    from twin_trainer.llm.evaluation import EvalSet, HeldoutItem, groundedness, judge_win_rate
+
+    eval_set = EvalSet([], [HeldoutItem("q1?", "author text"), HeldoutItem("q2?", "author text")], ["", ""], [])
+    candidate, reference = ["the twin's answer", "the twin's answer"], ["base answer", "base answer"]
+    always_a = lambda messages: "A"  # noqa: E731 - a judge that only ever picks the first position
+
+    def knows_the_twin(messages):
+        content = messages[0]["content"]
+        return "A" if "Answer A:\nthe twin" in content else "B"
+
+    assert judge_win_rate(always_a, eval_set, candidate, reference) == 0.5
+    assert judge_win_rate(knows_the_twin, eval_set, candidate, reference) == 1.0
+    assert judge_win_rate(knows_the_twin, eval_set, reference, candidate) == 0.0
+    # content words: slots, disks, quickly ("fill" is an English stop word); two of three are in the context
+    assert groundedness(
+        "Slots fill disks quickly", "a replication slot fills the disk; slots fill disks"
+    ) == pytest.approx(2 / 3)
+    assert groundedness("", "context") == 0.0
