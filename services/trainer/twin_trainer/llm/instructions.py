@@ -51,20 +51,14 @@ def key_phrases(passages: Sequence[Passage], top_k: int = 3) -> dict[str, list[s
     except ValueError:  # nothing but stop words
         return {p.passage_id: [] for p in passages}
     column = vectorizer.vocabulary_
-    nlp = _parser()
     out: dict[str, list[str]] = {}
-    for row, (passage, doc) in enumerate(zip(passages, nlp.pipe(texts, batch_size=32), strict=True)):
+    for row, (passage, candidates) in enumerate(zip(passages, _noun_phrases(texts), strict=True)):
         weights = matrix.getrow(row).toarray().ravel()
         scored: dict[str, float] = {}
-        for chunk in doc.noun_chunks:
-            tokens = [t for t in chunk if t.pos_ not in _EDGE_POS and not (t.is_stop and t.pos_ != "PROPN")]
-            tokens = [t for t in tokens if t.is_alpha]
-            if not tokens or len(tokens) > 3 or not any(t.pos_ in ("NOUN", "PROPN") for t in tokens):
-                continue
-            phrase = " ".join(t.text.lower() if t.pos_ != "PROPN" else t.text for t in tokens)
-            word_weights = [weights[column[w]] for w in (t.text.lower() for t in tokens) if w in column]
+        for phrase, lowered in candidates:
+            word_weights = [weights[column[w]] for w in lowered if w in column]
             if word_weights:
-                score = sum(word_weights) / len(word_weights) + 0.05 * (len(tokens) - 1)
+                score = sum(word_weights) / len(word_weights) + 0.05 * (len(lowered) - 1)
                 scored[phrase] = max(score, scored.get(phrase, 0.0))
         phrases: list[str] = []
         for phrase in sorted(scored, key=lambda p: (-scored[p], p)):
@@ -78,6 +72,27 @@ def key_phrases(passages: Sequence[Passage], top_k: int = 3) -> dict[str, list[s
 
 
 _EDGE_POS = {"DET", "PRON", "NUM", "PUNCT", "ADP", "CCONJ", "PART", "SYM"}
+_PHRASES: dict[str, list[tuple[str, tuple[str, ...]]]] = {}  # text -> its candidate phrases (parsing is the cost)
+_MAX_CACHED = 50_000
+
+
+def _noun_phrases(texts: list[str]) -> list[list[tuple[str, tuple[str, ...]]]]:
+    """Per text: (phrase, its lower-cased words) for each noun phrase of 1-3 content words."""
+    missing = list(dict.fromkeys(t for t in texts if t not in _PHRASES))
+    if len(_PHRASES) + len(missing) > _MAX_CACHED:  # a long-lived service: keep the memo bounded
+        _PHRASES.clear()
+        missing = list(dict.fromkeys(texts))
+    for text, doc in zip(missing, _parser().pipe(missing, batch_size=32), strict=True):
+        found = []
+        for chunk in doc.noun_chunks:
+            tokens = [t for t in chunk if t.pos_ not in _EDGE_POS and not (t.is_stop and t.pos_ != "PROPN")]
+            tokens = [t for t in tokens if t.is_alpha]
+            if not tokens or len(tokens) > 3 or not any(t.pos_ in ("NOUN", "PROPN") for t in tokens):
+                continue
+            phrase = " ".join(t.text.lower() if t.pos_ != "PROPN" else t.text for t in tokens)
+            found.append((phrase, tuple(t.text.lower() for t in tokens)))
+        _PHRASES[text] = found
+    return [_PHRASES[t] for t in texts]
 
 
 @lru_cache(maxsize=1)
