@@ -127,6 +127,15 @@ def test_llm_writer_keeps_usable_replies_and_falls_back_on_the_others():
     assert out[0].text == "Why do small batches keep consumer lag low?" and out[0].writer == "llm:stub"
     assert out[1].writer == "template" and writer.fallbacks == 1  # a copy of the passage is not an instruction
     assert usable_instruction("line one\nline two", "x") is None and usable_instruction("Why?", "x") is None
+    # what SmolLM2-135M wrote for the sample corpus: descriptions of the passage and chat filler, not requests
+    for reply in (
+        "This passage provides a detailed explanation of how PostgreSQL handles log storage.",
+        "I'm ready to help. What's your request?",
+        "The passage provides a concise explanation of a single request or question.",
+        "Bees are wonderful pollinators and the colony is calm.",
+    ):
+        assert usable_instruction(reply, "x") is None, reply
+    assert usable_instruction("Explain why a replication slot nobody reads fills the disk.", "x")
 
 
 def test_feedback_becomes_triples_for_this_tenant_only():

@@ -192,8 +192,20 @@ class LlmInstructionWriter:
         return out
 
 
+_REQUEST_START = re.compile(
+    r"^(write|explain|describe|tell|summari[sz]e|compare|share|post|draft|give|list|outline|argue|discuss|show|"
+    r"what|how|why|when|which|who|whom|where|should|can|could|would|is|are|do|does|did|in what|jot)\b",
+    re.IGNORECASE,
+)
+_META = re.compile(
+    r"\b(this|the) passage\b|\brequest or question\b|^(i|i'm|i am|sure|here|certainly|okay|ok)\b", re.IGNORECASE
+)
+
+
 def usable_instruction(reply: str | None, passage: str, min_words: int = 4, max_words: int = 60) -> str | None:
-    """The reply as an instruction, or None when it is empty, several lines, too short/long or copied."""
+    """The reply as an instruction, or None when it is not one: empty, several lines, too short or long, a copy of
+    the passage, talk about "the passage" or chat filler ("I'm ready to help"), or neither a question nor a request
+    (a small model often describes the passage instead of asking for it)."""
     if not reply:
         return None
     text = reply.strip().strip('"').strip()
@@ -203,7 +215,9 @@ def usable_instruction(reply: str | None, passage: str, min_words: int = 4, max_
     words = _WORDS.findall(text)
     if not min_words <= len(words) <= max_words:
         return None
-    if text.lower() in passage.lower():
+    if text.lower() in passage.lower() or _META.search(text):
+        return None
+    if not (text.endswith("?") or _REQUEST_START.match(text)):
         return None
     return text
 
