@@ -25,8 +25,9 @@ def twin_run_function(settings: TrainerSettings):
     def run(request: RunRequest):
         from twin_trainer.cli import build_parser
         from twin_trainer.llm.cli import config_from_args
-        from twin_trainer.llm.job import run_twin
+        from twin_trainer.llm.job import default_threads, run_twin
 
+        default_threads()  # TWIN_TORCH_THREADS, else every CPU
         argv = ["twin", *request.twin_args(settings.run_args)]
         config = config_from_args(build_parser().parse_args(argv))
         return run_twin(config, settings, hold_lock=False)

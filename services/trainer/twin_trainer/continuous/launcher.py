@@ -156,6 +156,7 @@ def render_job(request: RunRequest, settings: KubernetesJobSettings) -> dict:
                                 {"name": "HOME", "value": "/var/lib/twin"},
                                 {"name": "HF_HUB_OFFLINE", "value": "1"},
                                 {"name": "TWIN_LOG_JSON", "value": "true"},
+                                {"name": "TWIN_TORCH_THREADS", "value": str(_threads(settings.cpu_request))},
                             ],
                             "resources": resources,
                             "volumeMounts": [{"name": "work", "mountPath": "/var/lib/twin"}],
@@ -167,6 +168,11 @@ def render_job(request: RunRequest, settings: KubernetesJobSettings) -> dict:
             },
         },
     }
+
+
+def _threads(cpu: str) -> int:
+    """Torch threads for a CPU request ("2" -> 2, "1500m" -> 1): more threads than CPUs only spin."""
+    return max(1, int(float(cpu[:-1]) / 1000) if cpu.endswith("m") else int(float(cpu)))
 
 
 class KubernetesJobLauncher:
