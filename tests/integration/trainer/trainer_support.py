@@ -219,3 +219,107 @@ def delete_registered_model(name: str) -> None:
         MlflowClient(tracking_uri=uri, registry_uri=uri).delete_registered_model(name)
     except Exception:  # noqa: BLE001 - never registered
         pass
+
+
+# --- the twin-trainer service as a process ------------------------------------------------------------
+
+
+@dataclass
+class TrainerService:
+    """`python -m twin_trainer` on its own topics and consumer group (TWIN_INDEXED_TOPIC, TWIN_DRIFT_TOPIC)."""
+
+    env: dict[str, str]
+    url: str
+    log_path: Path
+    process: subprocess.Popen
+
+    @classmethod
+    def start(cls, suffix: str, log_dir: Path, **env: str) -> TrainerService:
+        port = free_port()
+        full_env = {
+            **os.environ,
+            "HF_HUB_OFFLINE": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+            "TWIN_HTTP_PORT": str(port),
+            "TWIN_INDEXED_TOPIC": f"test-trainer-svc-indexed-{suffix}",
+            "TWIN_DRIFT_TOPIC": f"test-trainer-svc-drift-{suffix}",
+            "TWIN_GROUP_ID": f"test-trainer-svc-{suffix}",
+            "TWIN_LOG_JSON": "false",
+            "TWIN_OTEL_SPANS_FILE": str(log_dir / "spans.jsonl"),
+            **env,
+        }
+        log_path = log_dir / f"trainer-{port}.log"
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "twin_trainer"], env=full_env, stdout=log, stderr=subprocess.STDOUT
+            )
+        return cls(full_env, f"http://127.0.0.1:{port}", log_path, process)
+
+    def tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def wait_ready(self, timeout_s: float = 120.0) -> None:
+        import httpx
+
+        def ready() -> bool:
+            if self.process.poll() is not None:
+                raise AssertionError(f"twin-trainer exited with {self.process.returncode}:\n{self.tail()}")
+            return httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200
+
+        poll(ready, timeout_s, "twin-trainer readiness")
+
+    def publish_indexed(self, tenant: str, document_ids: list[str]) -> None:
+        """DocumentIndexed events as the embedder publishes them (no author id: the trainer looks it up)."""
+        from kafka import KafkaProducer
+        from twin_common.events import ChangeOp, DocumentIndexed
+        from twin_common.settings import KafkaSettings
+
+        producer = KafkaProducer(bootstrap_servers=KafkaSettings().bootstrap_servers, acks="all")
+        try:
+            for document_id in document_ids:
+                event = DocumentIndexed(
+                    tenant_id=tenant,
+                    document_id=document_id,
+                    content_hash="sha256:x",
+                    op=ChangeOp.UPDATE,
+                    chunk_count=1,
+                    embedding_model="all-MiniLM-L6-v2",
+                )
+                producer.send(self.env["TWIN_INDEXED_TOPIC"], value=event.to_bytes()).get(timeout=30)
+        finally:
+            producer.close()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        delete_topics(self.env["TWIN_INDEXED_TOPIC"], self.env["TWIN_DRIFT_TOPIC"])
+
+
+def poll(condition: Callable[[], object], timeout_s: float, what: str):
+    """`condition()` until it returns something true (HTTP errors count as not yet); its value."""
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            value = condition()
+        except httpx.HTTPError:
+            value = None
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def document_ids(tenant: str, limit: int) -> list[str]:
+    import psycopg
+
+    with psycopg.connect(PostgresSettings().dsn()) as conn:
+        rows = conn.execute(
+            "SELECT id::text FROM documents WHERE tenant_id = %s ORDER BY external_id LIMIT %s", (tenant, limit)
+        )
+        return [r[0] for r in rows]
