@@ -248,8 +248,9 @@ class DeadLetter(Event):
     consumer_group: str
 
     @classmethod
-    def from_record(cls, record, error: str, attempts: int, consumer_group: str) -> DeadLetter:
-        """The dead letter of a consumed Kafka record (anything with topic, partition, offset, key, value)."""
+    def of_record(cls, record: Any, error: str, attempts: int, consumer_group: str) -> DeadLetter:
+        """The dead letter of a consumed Kafka record (an aiokafka or kafka-python ConsumerRecord): where it was,
+        its key and value as text (undecodable bytes replaced), and why it could not be processed."""
 
         def text(data: bytes | None) -> str | None:
             return None if data is None else data.decode("utf-8", errors="replace")

@@ -75,7 +75,7 @@ class TrainerConsumer:
         await msg.ack()
 
     async def _dead_letter(self, record, error: str) -> None:
-        event = DeadLetter.from_record(record, error, attempts=1, consumer_group=self.settings.group_id)
+        event = DeadLetter.of_record(record, error, attempts=1, consumer_group=self.settings.group_id)
         await self.broker.publish(event.to_bytes(), dead_letter_topic(record.topic), key=record.key)
         self.stats.dead_letters += 1
         log.error("dead-lettered %s[%d]@%d: %s", record.topic, record.partition, record.offset, error)
