@@ -88,6 +88,16 @@ async def run(settings: TrainerSettings) -> None:
 
 
 def main() -> None:
+    """No arguments: the service. `twin-trainer train twin|dataset|reranker ...`: one job, as `twin train ...` (the
+    image's entry point is this script, so a training Job runs with the same command)."""
+    import sys
+
+    if len(sys.argv) > 1:
+        if sys.argv[1] != "train":
+            sys.exit(f"usage: twin-trainer [train twin|dataset|reranker ...] (got {sys.argv[1]!r})")
+        from twin_trainer.cli import main as train_main
+
+        sys.exit(train_main(sys.argv[2:]))
     settings = TrainerSettings()
     bootstrap(settings)
     asyncio.run(run(settings))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from twin_common import topics
 from twin_common.settings import (
@@ -43,6 +43,12 @@ class KubernetesJobSettings(BaseSettings):
     ttl_seconds_after_finished: int = 86400
     active_deadline_seconds: int = 6 * 3600
     extra_args: list[str] = Field(default_factory=list)  # appended to `twin train twin ...` (e.g. --max-sft-rows)
+    # A complete Job manifest (YAML) to start from instead of the fields above: the chart's ConfigMap
+    # <release>-trainer-job, mounted at /etc/twin/trainer/job.yaml (env TWIN_TRAINER_JOB_TEMPLATE). The launcher sets
+    # the name, the command and args of the run, its annotations and a trigger label; the rest stays the chart's.
+    template: Path | None = Field(
+        default=None, validation_alias=AliasChoices("TWIN_TRAINER_JOB_TEMPLATE", "TWIN_K8S_JOB_TEMPLATE")
+    )
 
 
 class TrainerSettings(ServiceSettings):

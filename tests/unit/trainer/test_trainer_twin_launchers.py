@@ -21,7 +21,7 @@ def test_rendered_job_is_valid_and_runs_the_twin_for_the_author():
     job = render_job(REQUEST, settings)
     kv.validate(job, "1.33.0", strict=True)
     container = job["spec"]["template"]["spec"]["containers"][0]
-    assert container["command"] == ["twin"]
+    assert container["command"] == ["twin-trainer"]
     assert container["args"][:6] == ["train", "twin", "--author", REQUEST.author_id, "--tenant", "acme"]
     assert container["args"][-2:] == ["--max-length", "1024"]
     assert "documents: 20 new or changed documents (trigger 42)" in container["args"]
@@ -84,3 +84,70 @@ def test_a_triggered_run_gets_the_author_tenant_trigger_and_configured_flags():
     assert config.sft.max_length == config.dpo.max_length == 256 and config.sft.epochs == 1
     assert not config.dpo.enabled
     assert config.lora.r == 32 and config.sft.grad_accumulation == 8  # untouched flags keep the reference recipe
+
+
+CHART_TEMPLATE = """
+apiVersion: batch/v1
+kind: Job
+metadata:
+  generateName: twin-trainer-job-
+  namespace: twin
+  labels: {app.kubernetes.io/name: trainer-job, app.kubernetes.io/instance: twin}
+spec:
+  backoffLimit: 1
+  ttlSecondsAfterFinished: 86400
+  template:
+    metadata:
+      labels: {app.kubernetes.io/name: trainer-job, app.kubernetes.io/instance: twin}
+    spec:
+      restartPolicy: Never
+      serviceAccountName: twin-trainer-job
+      containers:
+        - name: train
+          image: twin-trainer:0.1.0
+          args: []
+          envFrom: [{configMapRef: {name: twin-config}}]
+          env:
+            - {name: TWIN_SERVICE_NAME, value: twin-trainer-job}
+          resources:
+            requests: {cpu: "2", memory: 2Gi}
+            limits: {cpu: "2", memory: 6Gi}
+"""
+
+
+def test_the_charts_job_template_is_filled_in_for_the_run(tmp_path, monkeypatch):
+    """The chart mounts a complete Job (TWIN_TRAINER_JOB_TEMPLATE): its labels (which its NetworkPolicy selects),
+    account, resources and environment stay; the run's name, command, args and annotations are the launcher's."""
+    path = tmp_path / "job.yaml"
+    path.write_text(CHART_TEMPLATE)
+    monkeypatch.setenv("TWIN_TRAINER_JOB_TEMPLATE", str(path))
+    settings = KubernetesJobSettings(extra_args=["--max-sft-rows", "128"])
+    assert settings.template == path
+    job = render_job(REQUEST, settings)
+    kv.validate(job, "1.33.0", strict=True)
+    assert job["metadata"]["name"] == job_name(REQUEST) and "generateName" not in job["metadata"]
+    assert job["metadata"]["namespace"] == "twin"
+    assert job["metadata"]["labels"]["app.kubernetes.io/name"] == "trainer-job"
+    assert job["metadata"]["annotations"]["twin.dev/author"] == REQUEST.author_id
+    pod = job["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "twin-trainer-job"
+    assert job["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"] == "trainer-job"
+    container = pod["containers"][0]
+    assert container["command"] == ["twin-trainer"]  # the image's entry point; `train twin` makes it run once
+    assert container["args"][:4] == ["train", "twin", "--author", REQUEST.author_id]
+    assert container["args"][-2:] == ["--max-sft-rows", "128"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["TWIN_SERVICE_NAME"] == "twin-trainer-job" and env["TWIN_TORCH_THREADS"] == "2"
+    assert container["resources"]["requests"] == {"cpu": "2", "memory": "2Gi"}
+
+
+def test_the_service_entry_point_runs_a_training_job_when_given_train():
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "twin_trainer", "train", "twin", "--help"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0 and "--author" in done.stdout
+    wrong = subprocess.run([sys.executable, "-m", "twin_trainer", "serve"], capture_output=True, text=True, timeout=120)
+    assert wrong.returncode != 0 and "usage: twin-trainer" in wrong.stderr

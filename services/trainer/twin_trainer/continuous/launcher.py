@@ -103,8 +103,15 @@ def job_name(request: RunRequest) -> str:
     return re.sub(r"[^a-z0-9-]", "-", f"twin-train-{author}-{suffix}".lower())[:63].rstrip("-")
 
 
+# the trainer image's entry point: `twin-trainer` serves, `twin-trainer train twin ...` runs one training run
+JOB_COMMAND = ["twin-trainer"]
+
+
 def render_job(request: RunRequest, settings: KubernetesJobSettings) -> dict:
-    """The batch/v1 Job that runs `twin train twin` for one trigger."""
+    """The batch/v1 Job that runs `twin train twin` for one trigger: the template's (the chart's) when configured,
+    else one built from the settings."""
+    if settings.template is not None:
+        return _from_template(request, settings)
     args = ["train", "twin", *request.twin_args(settings.extra_args)]
     resources: dict[str, dict[str, Any]] = {
         "requests": {"cpu": settings.cpu_request, "memory": settings.memory_request},
@@ -120,7 +127,7 @@ def render_job(request: RunRequest, settings: KubernetesJobSettings) -> dict:
     labels = {
         "app.kubernetes.io/name": "twin-trainer-job",
         "app.kubernetes.io/part-of": "twin",
-        "twin.dev/trigger-kind": request.kind,
+        **_trigger_label(request),
     }
     return {
         "apiVersion": "batch/v1",
@@ -129,11 +136,7 @@ def render_job(request: RunRequest, settings: KubernetesJobSettings) -> dict:
             "name": job_name(request),
             "namespace": settings.namespace,
             "labels": labels,
-            "annotations": {
-                "twin.dev/tenant": request.tenant_id,
-                "twin.dev/author": request.author_id,
-                "twin.dev/trigger": request.trigger_text[:1000],
-            },
+            "annotations": _annotations(request),
         },
         "spec": {
             "backoffLimit": settings.backoff_limit,
@@ -149,7 +152,7 @@ def render_job(request: RunRequest, settings: KubernetesJobSettings) -> dict:
                         {
                             "name": "train",
                             "image": settings.image,
-                            "command": ["twin"],
+                            "command": JOB_COMMAND,
                             "args": args,
                             "envFrom": env_from,
                             "env": [
@@ -167,6 +170,42 @@ def render_job(request: RunRequest, settings: KubernetesJobSettings) -> dict:
                 },
             },
         },
+    }
+
+
+def _from_template(request: RunRequest, settings: KubernetesJobSettings) -> dict:
+    """The template with this run filled in: a name per trigger (no generateName: a trigger handled twice must find
+    its Job, 409), the run's command and args in the first container, annotations and the trigger label added."""
+    import yaml
+
+    job = yaml.safe_load(settings.template.read_text())
+    metadata = job.setdefault("metadata", {})
+    metadata.pop("generateName", None)
+    metadata["name"] = job_name(request)
+    metadata.setdefault("namespace", settings.namespace)
+    metadata["labels"] = {**(metadata.get("labels") or {}), **_trigger_label(request)}
+    metadata["annotations"] = {**(metadata.get("annotations") or {}), **_annotations(request)}
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    container["command"] = JOB_COMMAND
+    container["args"] = ["train", "twin", *request.twin_args(settings.extra_args)]
+    env = container.setdefault("env", [])
+    names = {e["name"] for e in env}
+    cpu = str(((container.get("resources") or {}).get("requests") or {}).get("cpu", settings.cpu_request))
+    for name, value in (("HF_HUB_OFFLINE", "1"), ("TWIN_TORCH_THREADS", str(_threads(cpu)))):
+        if name not in names:
+            env.append({"name": name, "value": value})
+    return job
+
+
+def _trigger_label(request: RunRequest) -> dict[str, str]:
+    return {"twin.dev/trigger-kind": request.kind}
+
+
+def _annotations(request: RunRequest) -> dict[str, str]:
+    return {
+        "twin.dev/tenant": request.tenant_id,
+        "twin.dev/author": request.author_id,
+        "twin.dev/trigger": request.trigger_text[:1000],
     }
 
 
