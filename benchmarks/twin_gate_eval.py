@@ -43,6 +43,7 @@ def main() -> int:
     p.add_argument("--eval-heldout-passages", type=int, default=EvalSettings.max_heldout_passages)
     p.add_argument("--eval-generations", type=int, default=EvalSettings.generations)
     p.add_argument("--eval-max-new-tokens", type=int, default=EvalSettings.max_new_tokens)
+    p.add_argument("--ppl-max-length", type=int, default=EvalSettings.ppl_max_length)
     p.add_argument("--out", type=Path, help="JSON written after each model (partial results survive a stop)")
     args = p.parse_args()
     default_threads()
@@ -56,6 +57,7 @@ def main() -> int:
             max_heldout_passages=args.eval_heldout_passages,
             generations=args.eval_generations,
             max_new_tokens=args.eval_max_new_tokens,
+            ppl_max_length=args.ppl_max_length,
         ),
     )
     settings = TrainerSettings()
