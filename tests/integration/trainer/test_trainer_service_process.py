@@ -7,7 +7,8 @@ import uuid
 
 import httpx
 import pytest
-from trainer_support import TrainerService, author_id_of, delete_tenant, document_ids, ingest_corpus, poll
+from stack_support import wait_for
+from trainer_support import TrainerService, author_id_of, delete_tenant, document_ids, ingest_corpus
 from twin_common.settings import KafkaSettings, PostgresSettings
 from twin_trainer.continuous.store import TriggerStore
 
@@ -34,7 +35,12 @@ def test_the_service_counts_changed_documents_per_author(service):
         producer.send(svc.env["TWIN_INDEXED_TOPIC"], value=b"not an event").get(timeout=30)  # poison: dead-lettered
     finally:
         producer.close()
-    stats = poll(lambda: (s := httpx.get(f"{svc.url}/v1/stats").json())["indexed"] == 3 and s, 90, "three messages")
+    stats = wait_for(
+        lambda: (s := httpx.get(f"{svc.url}/v1/stats").json())["indexed"] == 3 and s,
+        90,
+        "three messages",
+        tolerate=(httpx.HTTPError,),
+    )
     assert stats["dead_letters"] == 1
     assert TriggerStore(PostgresSettings().dsn()).pending_count(tenant, author_id_of(tenant)) == 2
     assert httpx.get(f"{svc.url}/v1/triggers", params={"tenant": tenant}).json() == {"triggers": []}

@@ -11,6 +11,7 @@ import uuid
 
 import httpx
 import pytest
+from stack_support import wait_for
 from trainer_support import (
     TrainerService,
     author_id_of,
@@ -18,7 +19,6 @@ from trainer_support import (
     delete_tenant,
     document_ids,
     ingest_corpus,
-    poll,
 )
 from twin_common.settings import MlflowSettings
 
@@ -75,10 +75,12 @@ def test_n_new_documents_start_a_run_that_registers_a_version(world):
         rows = httpx.get(f"{svc.url}/v1/triggers", params={"tenant": tenant}).json()["triggers"]
         return rows and rows[0]["outcome"] in outcomes and rows[0]
 
-    started = poll(lambda: trigger({"started", "succeeded", "failed"}), 120, f"a trigger ({svc.tail(5)})")
+    started = wait_for(
+        lambda: trigger({"started", "succeeded", "failed"}), 120, "a trigger", tolerate=(httpx.HTTPError,)
+    )
     assert (started["kind"], started["author_id"]) == ("documents", author)
     assert f"{N} new or changed documents" in started["reason"]
-    done = poll(lambda: trigger({"succeeded", "failed"}), 840, "the triggered run to finish")
+    done = wait_for(lambda: trigger({"succeeded", "failed"}), 840, "the run's end", tolerate=(httpx.HTTPError,))
     assert done["outcome"] == "succeeded", f"{done['detail']}\n{svc.tail()}"
     assert done["detail"].startswith("version 1 -> @"), done["detail"]
 

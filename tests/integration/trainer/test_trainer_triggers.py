@@ -10,6 +10,7 @@ import time
 import uuid
 
 import pytest
+from stack_support import wait_for
 from trainer_support import author_id_of, delete_tenant, ingest_corpus
 from twin_common.events import ChangeOp, DocumentIndexed, DriftAlert
 from twin_common.settings import KafkaSettings, PostgresSettings
@@ -21,16 +22,6 @@ from twin_trainer.runlock import AuthorRunLock
 from twin_trainer.settings import TrainerSettings
 
 N = 3
-
-
-def wait_until(condition, timeout_s=90.0, what="condition"):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 class StubRuns:
@@ -132,12 +123,12 @@ def test_runs_start_after_n_documents_and_never_overlap(rig):
         # N-1 changed documents (one of them twice: a replay or a second edit counts once): no run
         for document_id in [documents[0], documents[1], documents[1]]:
             indexed(document_id)
-        wait_until(lambda: consumer.stats.indexed == 3, what="three events consumed")
+        wait_for(lambda: consumer.stats.indexed == 3, timeout=90, what="three events consumed")
         assert runs.started == [] and store.pending_count(tenant, author) == 2
 
         # the N-th document starts a run
         indexed(documents[2])
-        wait_until(lambda: len(runs.started) == 1, what="the first run")
+        wait_for(lambda: len(runs.started) == 1, timeout=90, what="the first run")
         first = runs.started[0][0]
         assert (first.tenant_id, first.author_id, first.kind) == (tenant, author, "documents")
         assert "3 new or changed documents" in first.reason
@@ -157,7 +148,9 @@ def test_runs_start_after_n_documents_and_never_overlap(rig):
             window_id="w1",
         )
         producer.send(settings.drift_topic, value=alert.to_bytes()).get(timeout=30)
-        wait_until(lambda: consumer.stats.indexed == 7 and consumer.stats.drift_alerts == 1, what="events consumed")
+        wait_for(
+            lambda: consumer.stats.indexed == 7 and consumer.stats.drift_alerts == 1, timeout=90, what="events consumed"
+        )
         time.sleep(1.0)  # give a wrongly started run the chance to show up
         assert len(runs.started) == 1
         outcomes = {(r.kind, r.outcome) for r in store.triggers(tenant, author)}
@@ -165,17 +158,17 @@ def test_runs_start_after_n_documents_and_never_overlap(rig):
 
         # the first run ends: the waiting documents start the second run, after it
         runs.release[0].set()
-        wait_until(lambda: len(runs.started) == 2, what="the second run")
+        wait_for(lambda: len(runs.started) == 2, timeout=90, what="the second run")
         assert runs.started[1][1] >= runs.ended[0]
         assert "during the previous run" in runs.started[1][0].reason
         runs.release[1].set()
-        wait_until(lambda: runs.active == 0 and len(runs.ended) == 2, what="the second run to end")
+        wait_for(lambda: runs.active == 0 and len(runs.ended) == 2, timeout=90, what="the second run to end")
         assert runs.max_active == 1
 
         def final():  # in trigger order; a run's outcome is written once the launcher has released the lock
             return [(r.kind, r.outcome) for r in reversed(store.triggers(tenant, author))]
 
-        wait_until(lambda: final()[-1] == ("documents", "succeeded"), what="the second run's outcome")
+        wait_for(lambda: final()[-1] == ("documents", "succeeded"), timeout=90, what="the second run's outcome")
         assert final()[0] == ("documents", "succeeded") and len(final()) == 4
         # the lock is free again
         lock = AuthorRunLock(dsn, tenant, author)

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from stack_support import free_port, wait_for
 from twin_common.settings import PostgresSettings, repo_root
 
 SAMPLE_CORPUS = repo_root() / "samples" / "corpus"
@@ -104,12 +104,6 @@ def wait_for_model_version(
 
 
 # --- a running inference service serving only the LLM under a test's registered name ------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -266,7 +260,7 @@ class TrainerService:
                 raise AssertionError(f"twin-trainer exited with {self.process.returncode}:\n{self.tail()}")
             return httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200
 
-        poll(ready, timeout_s, "twin-trainer readiness")
+        wait_for(ready, timeout_s, "twin-trainer readiness", tolerate=(httpx.HTTPError,))
 
     def publish_indexed(self, tenant: str, document_ids: list[str]) -> None:
         """DocumentIndexed events as the embedder publishes them (no author id: the trainer looks it up)."""
@@ -297,22 +291,6 @@ class TrainerService:
             self.process.kill()
             self.process.wait()
         delete_topics(self.env["TWIN_INDEXED_TOPIC"], self.env["TWIN_DRIFT_TOPIC"])
-
-
-def poll(condition: Callable[[], object], timeout_s: float, what: str):
-    """`condition()` until it returns something true (HTTP errors count as not yet); its value."""
-    import httpx
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            value = condition()
-        except httpx.HTTPError:
-            value = None
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 def document_ids(tenant: str, limit: int) -> list[str]:
