@@ -22,12 +22,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from twin_trainer.llm.config import EvalSettings, TwinRunConfig
-from twin_trainer.llm.dataset import build_eval_set
+from twin_trainer.llm.dataset import build_eval_set, split_snapshot
 from twin_trainer.llm.evaluation import evaluate_variant
 from twin_trainer.llm.gate import decide
 from twin_trainer.llm.job import _embedder, default_threads
 from twin_trainer.llm.lineage import evaluation_markdown
-from twin_trainer.llm.passages import passages_of, split_documents
+from twin_trainer.llm.passages import passages_of
 from twin_trainer.llm.snapshot import take_snapshot
 from twin_trainer.llm.training import base_model_dir
 from twin_trainer.settings import TrainerSettings
@@ -66,13 +66,7 @@ def main() -> int:
     if snapshot.fingerprint != report["snapshot"]["fingerprint"]:
         print(f"the corpus changed since the run: {snapshot.fingerprint} != {report['snapshot']['fingerprint']}")
         return 2
-    ds = config.dataset
-    split = split_documents(snapshot.documents, ds.heldout_fraction, ds.min_heldout_documents, ds.seed)
-    contrast = {
-        name: split_documents(docs, ds.heldout_fraction, ds.min_heldout_documents, ds.seed)
-        for name, docs in snapshot.contrast.items()
-        if len(docs) >= 2
-    }
+    split, contrast = split_snapshot(snapshot, config)
     embedder = _embedder()
     eval_set = build_eval_set(split, passages_of(split.train), passages_of(split.heldout), contrast, config, embedder)
     print(

@@ -11,8 +11,8 @@ import uuid
 
 import pytest
 from stack_support import wait_for
-from trainer_support import author_id_of, delete_tenant, ingest_corpus
-from twin_common.events import ChangeOp, DocumentIndexed, DriftAlert
+from trainer_support import author_id_of, delete_tenant, document_ids, ingest_corpus, publish_indexed
+from twin_common.events import DriftAlert
 from twin_common.settings import KafkaSettings, PostgresSettings
 from twin_trainer.continuous.consumer import TrainerConsumer
 from twin_trainer.continuous.coordinator import TrainingCoordinator
@@ -100,23 +100,10 @@ def test_runs_start_after_n_documents_and_never_overlap(rig):
     thread = threading.Thread(target=run_consumer, args=(consumer, stop, ready), daemon=True)
     thread.start()
     producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers, acks="all")
-    documents = [
-        r[0]
-        for r in __import__("psycopg")
-        .connect(dsn)
-        .execute("SELECT id::text FROM documents WHERE tenant_id = %s ORDER BY external_id", (tenant,))
-    ]
+    documents = document_ids(tenant)
 
     def indexed(document_id: str) -> None:  # as the embedder publishes it: no author id, the trainer looks it up
-        event = DocumentIndexed(
-            tenant_id=tenant,
-            document_id=document_id,
-            content_hash="sha256:x",
-            op=ChangeOp.UPDATE,
-            chunk_count=1,
-            embedding_model="all-MiniLM-L6-v2",
-        )
-        producer.send(settings.indexed_topic, key=document_id.encode(), value=event.to_bytes()).get(timeout=30)
+        publish_indexed(settings.indexed_topic, tenant, [document_id])
 
     try:
         assert ready.wait(60), "consumer did not start"

@@ -263,25 +263,7 @@ class TrainerService:
         wait_for(ready, timeout_s, "twin-trainer readiness", tolerate=(httpx.HTTPError,))
 
     def publish_indexed(self, tenant: str, document_ids: list[str]) -> None:
-        """DocumentIndexed events as the embedder publishes them (no author id: the trainer looks it up)."""
-        from kafka import KafkaProducer
-        from twin_common.events import ChangeOp, DocumentIndexed
-        from twin_common.settings import KafkaSettings
-
-        producer = KafkaProducer(bootstrap_servers=KafkaSettings().bootstrap_servers, acks="all")
-        try:
-            for document_id in document_ids:
-                event = DocumentIndexed(
-                    tenant_id=tenant,
-                    document_id=document_id,
-                    content_hash="sha256:x",
-                    op=ChangeOp.UPDATE,
-                    chunk_count=1,
-                    embedding_model="all-MiniLM-L6-v2",
-                )
-                producer.send(self.env["TWIN_INDEXED_TOPIC"], value=event.to_bytes()).get(timeout=30)
-        finally:
-            producer.close()
+        publish_indexed(self.env["TWIN_INDEXED_TOPIC"], tenant, document_ids)
 
     def stop(self) -> None:
         self.process.terminate()
@@ -293,7 +275,29 @@ class TrainerService:
         delete_topics(self.env["TWIN_INDEXED_TOPIC"], self.env["TWIN_DRIFT_TOPIC"])
 
 
-def document_ids(tenant: str, limit: int) -> list[str]:
+def publish_indexed(topic: str, tenant: str, document_ids: list[str]) -> None:
+    """DocumentIndexed events as the embedder publishes them (no author id: the trainer looks it up)."""
+    from kafka import KafkaProducer
+    from twin_common.events import ChangeOp, DocumentIndexed
+    from twin_common.settings import KafkaSettings
+
+    producer = KafkaProducer(bootstrap_servers=KafkaSettings().bootstrap_servers, acks="all")
+    try:
+        for document_id in document_ids:
+            event = DocumentIndexed(
+                tenant_id=tenant,
+                document_id=document_id,
+                content_hash="sha256:x",
+                op=ChangeOp.UPDATE,
+                chunk_count=1,
+                embedding_model="all-MiniLM-L6-v2",
+            )
+            producer.send(topic, key=document_id.encode(), value=event.to_bytes()).get(timeout=30)
+    finally:
+        producer.close()
+
+
+def document_ids(tenant: str, limit: int | None = None) -> list[str]:
     import psycopg
 
     with psycopg.connect(PostgresSettings().dsn()) as conn:

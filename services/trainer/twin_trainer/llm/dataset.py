@@ -177,6 +177,18 @@ def build_eval_set(
     return EvalSet(ppl_items, questions, contexts, reference, center, classifier, accuracy)
 
 
+def split_snapshot(snapshot: CorpusSnapshot, config: TwinRunConfig) -> tuple[DocumentSplit, dict[str, DocumentSplit]]:
+    """The author's documents and each contrast author's (with at least two) split into training and held-out."""
+    ds = config.dataset
+    split = split_documents(snapshot.documents, ds.heldout_fraction, ds.min_heldout_documents, ds.seed)
+    contrast = {
+        name: split_documents(docs, ds.heldout_fraction, ds.min_heldout_documents, ds.seed)
+        for name, docs in snapshot.contrast.items()
+        if len(docs) >= 2
+    }
+    return split, contrast
+
+
 def build_dataset(
     snapshot: CorpusSnapshot,
     config: TwinRunConfig,
@@ -188,12 +200,7 @@ def build_dataset(
     progress: Callable[[str], None] = lambda message: None,
 ) -> TwinDataset:
     ds, cur = config.dataset, config.curation
-    split = split_documents(snapshot.documents, ds.heldout_fraction, ds.min_heldout_documents, ds.seed)
-    contrast = {
-        name: split_documents(docs, ds.heldout_fraction, ds.min_heldout_documents, ds.seed)
-        for name, docs in snapshot.contrast.items()
-        if len(docs) >= 2
-    }
+    split, contrast = split_snapshot(snapshot, config)
     train_passages = passages_of(split.train)
     heldout_passages = passages_of(split.heldout)
     progress(
