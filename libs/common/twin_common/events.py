@@ -115,6 +115,7 @@ class DocumentIndexed(Event):
     chunk_count: int
     embedding_model: str
     source_lsn: int | None = None
+    author_id: str | None = None  # the document's author (the trainer counts changes per author; else it looks up)
 
 
 class ModelRegistered(Event):

@@ -147,12 +147,13 @@ def log_hf_model(
     pip_requirements: list[str] | None = None,
     task: str | None = None,
     tracking_uri: str | None = None,
+    signature=None,
 ) -> ModelVersionInfo:
     """Log a Hugging Face-style directory as a pyfunc model, register it, and point `alias` at it.
 
     Uses the active MLflow run when there is one (the caller's tracking URI), else starts a run on
     `tracking_uri` (default: MlflowSettings). Returns the new version. `alias=None` registers without
-    moving any alias.
+    moving any alias. `signature`: the MLflow ModelSignature of the model's inputs and outputs.
     """
     import mlflow
 
@@ -185,6 +186,7 @@ def log_hf_model(
             pip_requirements=pip_requirements or DEFAULT_PIP_REQUIREMENTS,
             model_config={"task": task},
             registered_model_name=registered_name,
+            signature=signature,
         )
     finally:
         if started_here:

@@ -1,4 +1,9 @@
-"""`twin train reranker --dataset PATH`: fine-tune, evaluate on heldout queries, register in MLflow."""
+"""`twin train reranker|dataset|twin`: the trainer's jobs.
+
+- `reranker --dataset PATH`: fine-tune a cross-encoder, evaluate on heldout queries, register in MLflow;
+- `dataset --author NAME [--tenant T]`: the twin's dataset (snapshot, split, curation, preference triples);
+- `twin --author NAME [--tenant T]`: the whole twin run (dataset, LoRA SFT, DPO, evaluation gate, registry).
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,17 @@ import sys
 from pathlib import Path
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="twin train", description=__doc__)
+def _cache() -> Path:
+    return Path(os.environ.get("TWIN_CACHE_DIR", Path.home() / ".cache" / "twin"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="twin train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="job", required=True)
     rr = sub.add_parser("reranker", help="cross-encoder reranker from a BEIR-format dataset (fit split only)")
-    cache = Path(os.environ.get("TWIN_CACHE_DIR", Path.home() / ".cache" / "twin"))
+    cache = _cache()
     rr.add_argument("--dataset", required=True, type=Path)
     rr.add_argument("--out", type=Path, default=cache / "models" / "twin-rerank")
     rr.add_argument("--name", default="twin-rerank", help="registered model name")
@@ -26,8 +37,27 @@ def main(argv: list[str] | None = None) -> int:
     rr.add_argument("--negatives", type=int, default=8)
     rr.add_argument("--max-fit-queries", type=int)
     rr.add_argument("--no-publish", action="store_true", help="do not announce the new champion on Kafka")
-    args = parser.parse_args(argv)
+
+    from twin_trainer.llm import cli as llm_cli
+
+    ds = sub.add_parser("dataset", help="the twin's dataset from an author's corpus (snapshot, curation, triples)")
+    llm_cli.add_common(ds)
+    ds.add_argument("--out", type=Path, help="folder for the dataset files (default under ~/.cache/twin/trainer)")
+    tw = sub.add_parser("twin", help="train an author's twin: dataset, LoRA SFT, DPO, evaluation gate, registry")
+    llm_cli.add_common(tw)
+    llm_cli.add_training(tw)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    from twin_trainer.llm import cli as llm_cli
+
+    if args.job == "dataset":
+        return llm_cli.dataset_main(args)
+    if args.job == "twin":
+        return llm_cli.twin_main(args)
 
     from twin_search.eval.beir import load_beir
 
@@ -51,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             learning_rate=args.learning_rate,
             loss=args.loss,
         ),
-        cache_dir=cache / "eval",
+        cache_dir=_cache() / "eval",
         max_fit_queries=args.max_fit_queries,
         dataset_path=args.dataset.resolve(),
     )

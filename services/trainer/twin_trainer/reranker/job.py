@@ -5,16 +5,13 @@ and announce the new champion on Kafka so running inference servers reload it.""
 from __future__ import annotations
 
 import logging
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from twin_common.events import ModelRegistered
-from twin_common.settings import KafkaSettings, MlflowSettings
-from twin_common.topics import MODELS_REGISTERED
+from twin_common.settings import MlflowSettings
 from twin_search.embedding import LocalEmbedder
 from twin_search.eval.beir import BeirDataset, split_queries
 from twin_search.eval.harness import EVAL_TENANT, build_index, corpus_rows
@@ -23,6 +20,8 @@ from twin_search.rerank import CrossEncoderReranker
 from twin_search.retriever import HybridRetriever, Mode, RetrievalSettings
 from twin_search.vectorstore.base import SearchFilter
 
+from twin_trainer.announce import announce
+from twin_trainer.provenance import git_sha
 from twin_trainer.reranker.pairs import build_pairs
 from twin_trainer.reranker.train import TrainSettings, minilm_backbone, train_cross_encoder
 
@@ -48,15 +47,6 @@ class RerankerJobResult:
     promoted: bool
     metrics: dict[str, float]
     model_dir: Path
-
-
-def _git_sha() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, cwd=Path(__file__).parent
-        ).stdout.strip()
-    except (subprocess.CalledProcessError, FileNotFoundError):
-        return "unknown"
 
 
 def heldout_ndcg(retriever: HybridRetriever, dataset: BeirDataset, query_ids: list[str], rerank: bool) -> float:
@@ -149,7 +139,7 @@ def run(
         "negatives_per_query": job.negatives_per_query,
         "mine_depth": job.mine_depth,
         "miners": "bm25,dense",
-        "git_sha": _git_sha(),
+        "git_sha": git_sha(),
         **train.as_params(),
     }
     tracking = MlflowSettings().tracking_uri
@@ -176,7 +166,7 @@ def run(
 
         MlflowClient(tracking, tracking).set_registered_model_alias(job.registered_name, job.alias, info.version)
         if job.publish:
-            _announce(job.registered_name, info.version, job.alias, info.run_id)
+            announce(job.registered_name, info.version, job.alias, info.run_id)
     log.info(
         "version %s: heldout nDCG@10 %.4f -> %.4f (champion %s), promoted=%s",
         info.version,
@@ -186,16 +176,3 @@ def run(
         promoted,
     )
     return RerankerJobResult(info.version, promoted, metrics, out_dir)
-
-
-def _announce(name: str, version: str, alias: str, run_id: str | None) -> None:
-    from kafka import KafkaProducer
-
-    event = ModelRegistered(
-        model_name=name, version=version, alias=alias, run_id=run_id, model_uri=f"models:/{name}@{alias}"
-    )
-    producer = KafkaProducer(bootstrap_servers=KafkaSettings().bootstrap_servers, acks="all")
-    try:
-        producer.send(MODELS_REGISTERED, key=name.encode(), value=event.to_bytes()).get(timeout=30)
-    finally:
-        producer.close()

@@ -1,0 +1,1 @@
+"""Continuous training: the twin-trainer consumer, its triggers, the run lock and the launchers."""
