@@ -25,7 +25,6 @@ from twin_common.settings import (
     KafkaSettings,
     MlflowSettings,
     PostgresSettings,
-    RedisSettings,
 )
 
 from twin_localstack.install import postgres_bin_dir
@@ -290,53 +289,6 @@ class Postgres(Component):
         super().stop()
 
 
-class Redis(Component):
-    """Redis: Feast's online store and the gateway's cache and rate limits."""
-
-    name = "redis"
-    start_timeout = 30.0
-
-    def __init__(self, paths: StackPaths):
-        super().__init__(paths)
-        url = RedisSettings().url
-        hostport = url.split("//", 1)[1].split("/", 1)[0]
-        self.host, self.port = _host_port(hostport)
-
-    def endpoint(self) -> str:
-        return f"{self.host}:{self.port}"
-
-    def _launch(self) -> None:
-        datadir = self.paths.data / "redis"
-        datadir.mkdir(parents=True, exist_ok=True)
-        spawn(
-            [
-                "redis-server",
-                "--bind",
-                self.host,
-                "--port",
-                str(self.port),
-                "--dir",
-                str(datadir),
-                "--appendonly",
-                "yes",
-                "--save",
-                "",
-                "--protected-mode",
-                "yes",
-            ],
-            self.pidfile,
-            self.logfile,
-        )
-
-    def healthy(self) -> bool:
-        try:
-            with socket.create_connection((self.host, self.port), timeout=1) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
-
-
 LOG4J2 = """\
 status = warn
 appender.console.type = Console
@@ -584,4 +536,6 @@ class Mlflow(Component):
 
 def all_components(paths: StackPaths) -> list[Component]:
     """In start order; stop in reverse."""
-    return [Postgres(paths), Redis(paths), Kafka(paths), KafkaConnect(paths), Mlflow(paths)]
+    from twin_localstack.redis_stack import RedisStack  # its own module; it builds on Component
+
+    return [Postgres(paths), RedisStack(paths), Kafka(paths), KafkaConnect(paths), Mlflow(paths)]

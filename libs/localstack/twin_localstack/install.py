@@ -22,7 +22,6 @@ POM = Path(__file__).resolve().parents[1] / "pom.xml"
 JAR_PROFILES = ("kafka", "connect", "debezium")
 DEBIAN_PACKAGES = {
     "postgres": ["postgresql"],
-    "redis-server": ["redis-server"],
     "java": ["openjdk-17-jre-headless"],
     "mvn": ["maven"],
 }
@@ -41,7 +40,7 @@ def _missing_tools() -> list[str]:
     missing = []
     if postgres_bin_dir() is None:
         missing.append("postgres")
-    for tool in ("redis-server", "java", "mvn"):
+    for tool in ("java", "mvn"):
         if shutil.which(tool) is None:
             missing.append(tool)
     return missing
@@ -103,3 +102,6 @@ def install(paths: StackPaths) -> None:
     paths.ensure()
     ensure_system_packages()
     ensure_jars(paths)
+    from twin_localstack.redis_stack import ensure_redis_stack  # (it builds on components, which import us)
+
+    ensure_redis_stack(paths)  # redis-stack-server from the lock's wheel + Debian's libssl1.1 beside it
