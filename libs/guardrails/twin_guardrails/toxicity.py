@@ -1,0 +1,59 @@
+"""Toxicity: alt-profanity-check's linear SVM (offensive language) plus rules for what a profanity model cannot see:
+threats of violence against a person, telling someone to die or kill themselves, and dehumanising a group.
+
+alt-profanity-check pins scikit-learn 1.9.1 and joblib 1.6.0 exactly (the binding pin of the stack); importing it
+loads its model (about 5 s), so the detector is built once per process.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_FLAGS = re.IGNORECASE
+RULES: dict[str, tuple[re.Pattern[str], ...]] = {
+    "threat": (
+        re.compile(
+            r"\b(?:i(?:'m| am)? (?:going to|gonna)|i(?:'ll| will)|we(?:'ll| will)|gonna)\s+(?:find|kill|hurt|beat|shoot|stab|murder|rape|destroy)\s+(?:you|her|him|them)\b",
+            _FLAGS,
+        ),
+        re.compile(r"\b(?:should|deserves? to|must|ought to|needs? to)\s+(?:just\s+)?(?:die|be (?:killed|beaten|shot|hanged|exterminated|wiped out))\b", _FLAGS),
+        re.compile(r"\bkill (?:yourself|herself|himself|themselves|urself)\b|\bkys\b", _FLAGS),
+        re.compile(r"\b(?:fuck off|piss off|go) and die\b|\bgo die\b", _FLAGS),
+    ),
+    "dehumanising": (
+        re.compile(
+            r"\b(?:are|is|be)\s+(?:(?:all|just|nothing but|disgusting|filthy|dirty)\s+)*(?:vermin|scum|subhuman|parasites|cockroaches|filth)\b",
+            _FLAGS,
+        ),
+        re.compile(r"\b(?:should|must|deserve to) be (?:exterminated|eradicated|wiped out|gassed|deported and shot)\b", _FLAGS),
+        re.compile(r"\b(?:women|men|immigrants|foreigners|jews|muslims|christians|blacks|whites|gays)\b[^.!?\n]{0,20}\b(?:are|is) too (?:stupid|dumb|inferior)\b", _FLAGS),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ToxicityScore:
+    score: float  # the highest of the classifier probability and 1.0 for a rule hit
+    classifier: float
+    rule: str | None = None
+
+
+class ToxicityDetector:
+    def __init__(self) -> None:
+        from profanity_check import predict_prob
+
+        self._predict_prob = predict_prob
+
+    def score(self, text: str) -> ToxicityScore:
+        return self.score_many([text])[0]
+
+    def score_many(self, texts: list[str]) -> list[ToxicityScore]:
+        if not texts:
+            return []
+        probabilities = [float(p) for p in self._predict_prob(texts)]
+        scores = []
+        for text, probability in zip(texts, probabilities, strict=True):
+            rule = next((name for name, patterns in RULES.items() if any(p.search(text) for p in patterns)), None)
+            scores.append(ToxicityScore(1.0 if rule else probability, probability, rule))
+        return scores
