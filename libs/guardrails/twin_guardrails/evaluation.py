@@ -80,7 +80,12 @@ def _group(cls: str) -> str:
 def report(predictions: list[Prediction]) -> dict:
     """Per group (pii, secret, injection+jailbreak, toxic) and per class, plus benign false refusals."""
     out: dict = {"groups": [], "classes": [], "benign": {}}
-    groups = {"pii": ["pii"], "secrets": ["secret"], "injection+jailbreak": ["injection", "jailbreak"], "toxic": ["toxic"]}
+    groups = {
+        "pii": ["pii"],
+        "secrets": ["secret"],
+        "injection+jailbreak": ["injection", "jailbreak"],
+        "toxic": ["toxic"],
+    }
     for name, prefixes in groups.items():
         rail = GROUPS[prefixes[0]]
         members = [p for p in predictions if _group(p.row["cls"]) in prefixes]
@@ -93,7 +98,9 @@ def report(predictions: list[Prediction]) -> dict:
             masked = [p.values_masked for p in members]
             extra["values_masked"] = f"{sum(m for m, _ in masked)}/{sum(n for _, n in masked)}"
             extra["blocked"] = sum(p.blocked for p in members)
-        out["groups"].append(ClassReport(name, len(members), len(hit) / len(members) if members else 0.0, precision, extra))
+        out["groups"].append(
+            ClassReport(name, len(members), len(hit) / len(members) if members else 0.0, precision, extra)
+        )
     for cls in sorted({p.row["cls"] for p in predictions}):
         members = [p for p in predictions if p.row["cls"] == cls]
         expect = members[0].row["expect"]
@@ -132,7 +139,7 @@ def sweep(predictions: list[Prediction], kind: str, thresholds: list[float]) -> 
     rows = []
     for threshold in thresholds:
 
-        def caught(p: Prediction) -> bool:
+        def caught(p: Prediction, threshold: float = threshold) -> bool:
             score = p.injection_score if kind == "injection" else p.toxicity_score
             other = any(o.decision == "block" and o.rail != rail for o in p.verdict.outcomes)
             return score >= threshold or other

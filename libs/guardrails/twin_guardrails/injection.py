@@ -43,15 +43,23 @@ RULES: dict[str, tuple[re.Pattern[str], ...]] = {
             rf"\b{_RULE_NOUN}\b[^.!?\n]{{0,20}}?\b(?:never existed|are (?:now )?(?:void|cancel+ed|null|invalid|revoked|lifted)|no longer (?:apply|valid|exist|matter))",
             _FLAGS,
         ),
-        re.compile(r"\b(?:previous|prior|earlier|old) (?:rules|instructions)\b[^.!?\n]{0,20}?\b(?:void|cancel|no longer|never existed)", _FLAGS),
+        re.compile(
+            r"\b(?:previous|prior|earlier|old) (?:rules|instructions)\b[^.!?\n]{0,20}?\b(?:void|cancel|no longer|never existed)",
+            _FLAGS,
+        ),
         re.compile(r"\bno longer bound by\b", _FLAGS),
         re.compile(
             r"\b(?:override|bypass|disable|turn off|switch off|deactivate|ignore)\s+(?:all\s+)?(?:your\s+|the\s+)?(?:safety|content|security|ethical)\s+(?:settings|filters?|polic(?:y|ies)|protocols|guardrails|measures|guidelines|rules)",
             _FLAGS,
         ),
-        re.compile(r"\b(?:safety|security) (?:protocols|filters|guardrails) (?:are )?(?:disabled|off|deactivated)", _FLAGS),
+        re.compile(
+            r"\b(?:safety|security) (?:protocols|filters|guardrails) (?:are )?(?:disabled|off|deactivated)", _FLAGS
+        ),
         re.compile(r"\bdo not follow your (?:content )?polic", _FLAGS),
-        re.compile(r"\b(?:answer|respond|reply)\b[^.!?\n]{0,30}?\b(?:without any|with no|no) (?:restrictions|filter(?:ing)?|limits|censorship)", _FLAGS),
+        re.compile(
+            r"\b(?:answer|respond|reply)\b[^.!?\n]{0,30}?\b(?:without any|with no|no) (?:restrictions|filter(?:ing)?|limits|censorship)",
+            _FLAGS,
+        ),
         re.compile(r"\bno filter(?:ing)? whatsoever\b", _FLAGS),
         re.compile(r"\bauthori[sz]e you to (?:bypass|ignore|override|disable)", _FLAGS),
     ),
@@ -60,7 +68,10 @@ RULES: dict[str, tuple[re.Pattern[str], ...]] = {
             r"\b(?:(?:reveal|print|show|output|repeat|dump|display|leak|disclose|expose)(?:s|es|ed|ing)?|tell me|give me|share|write out|spell out|what (?:is|are|were))\b[^.!?\n]{0,40}?\b(?:your|the|its|my)\s+(?:full\s+|exact\s+|entire\s+|raw\s+)?(?:system|hidden|initial|original|secret|internal|developer|true|real|first)\s+(?:prompt|instructions?|message|configuration|rules|directives)",
             _FLAGS,
         ),
-        re.compile(r"\b(?:reveal|print|show|output|dump|display|leak|tell me)\b[^.!?\n]{0,20}?\b(?:your|the) (?:prompt|instructions|configuration|initial prompt)\b", _FLAGS),
+        re.compile(
+            r"\b(?:reveal|print|show|output|dump|display|leak|tell me)\b[^.!?\n]{0,20}?\b(?:your|the) (?:prompt|instructions|configuration|initial prompt)\b",
+            _FLAGS,
+        ),
         re.compile(r"\brepeat (?:the|all)? ?(?:words|text|everything) (?:above|before)", _FLAGS),
         re.compile(r"\b(?:what (?:were|are) (?:they|your instructions)|print them exactly)\b", _FLAGS),
         re.compile(
@@ -69,7 +80,10 @@ RULES: dict[str, tuple[re.Pattern[str], ...]] = {
         ),
     ),
     "roleplay": (
-        re.compile(r"\b(?:DAN|STAN|DUDE|AIM|Mongo Tom|EvilBot|JailBreak|BetterDAN|AntiGPT|Dr\.? Chaos)\b[^\n]{0,80}?\b(?:no|without|free|never|ignores?|broken|unfiltered|doesn'?t have to|do anything|any)\b", 0),
+        re.compile(
+            r"\b(?:DAN|STAN|DUDE|AIM|Mongo Tom|EvilBot|JailBreak|BetterDAN|AntiGPT|Dr\.? Chaos)\b[^\n]{0,80}?\b(?:no|without|free|never|ignores?|broken|unfiltered|doesn'?t have to|do anything|any)\b",
+            0,
+        ),
         re.compile(r"\b(?:do anything now|developer mode|jailbroken|unfiltered ai|uncensored ai|god mode)\b", _FLAGS),
         re.compile(
             r"\b(?:pretend|act as|acting as|role-?play as|(?:let'?s|let us|we will|we'll|you will|you'll) (?:do a |play a )?role-?play|you are now|you'?re now|from now on,? you|imagine you are|you will act|you'?re an actor|play(?:ing)? the role|stay in character|in character|simulate (?:a|an|two)|if you were|suppose you (?:had|were)|you are (?:going to|a new)|let'?s play a game)\b[^\n]{0,200}?\b(?:no|without|free (?:of|from)|broken free|not (?:bound|restricted)|ignores?|never refuses?|unfiltered|uncensored|unrestricted|does not have to abide)\b[^.!?\n]{0,40}?\b(?:rules|restrictions|guidelines|filters?|polic(?:y|ies)|limits|ethic\w*|moral\w*|refus\w*|confines|censor\w*|safety|warnings|them)",
@@ -80,27 +94,50 @@ RULES: dict[str, tuple[re.Pattern[str], ...]] = {
             _FLAGS,
         ),
         re.compile(r"\b(?:deceased|late|dead) (?:grand(?:mother|ma|father|pa|parent)|mother|father)\b", _FLAGS),
-        re.compile(r"\b(?:escaped|broken free of|broke free of|free from) (?:its|their|your|the) (?:developers?'?s?|creators?'?s?|makers?'?s?) (?:control|rules|restrictions)", _FLAGS),
+        re.compile(
+            r"\b(?:escaped|broken free of|broke free of|free from) (?:its|their|your|the) (?:developers?'?s?|creators?'?s?|makers?'?s?) (?:control|rules|restrictions)",
+            _FLAGS,
+        ),
         re.compile(
             r"\b(?:pretend|act as|role-?play|you'?re an actor|in character|playing a|if you were|imagine you)\b[^\n]{0,160}?\b(?:steal|hack into|exfiltrat\w*|make (?:explosives|a bomb|a weapon|napalm|meth)|weapon at home|/etc/(?:shadow|passwd)|root access|api keys of other)",
             _FLAGS,
         ),
-        re.compile(r"\bact as a (?:linux|bash|unix|windows) (?:terminal|shell|console)\b[^\n]{0,80}?\b(?:root|server|running you)", _FLAGS),
+        re.compile(
+            r"\bact as a (?:linux|bash|unix|windows) (?:terminal|shell|console)\b[^\n]{0,80}?\b(?:root|server|running you)",
+            _FLAGS,
+        ),
         re.compile(r"\byou'?re now a (?:shell|terminal)\b", _FLAGS),
     ),
     "planted": (
-        re.compile(r"\[/?\s*(?:system|sys|inst|admin)\s*\]|<\|?(?:system|im_start|im_end|endoftext)\|?>|<</?SYS>>", _FLAGS),
+        re.compile(
+            r"\[/?\s*(?:system|sys|inst|admin)\s*\]|<\|?(?:system|im_start|im_end|endoftext)\|?>|<</?SYS>>", _FLAGS
+        ),
         re.compile(r"#{2,}\s*(?:system|admin|developer)\b", _FLAGS),
         re.compile(r"</\s*(?:context|documents?|system|instructions)\s*>", _FLAGS),
         re.compile(r"(?:^|\n|\.\s)\s*system\s*:\s*(?:you|new|ignore|the)", _FLAGS),
-        re.compile(r"\b(?:new|updated|real) (?:system )?(?:instructions?|prompt|task|directive)s?\s*(?:from|for|:)", _FLAGS),
-        re.compile(r"\bnote (?:to|for) (?:any |the |all )?(?:ai|assistants?|language models?|llms?|chatbots?|ai code assistants)\b", _FLAGS),
-        re.compile(r"\b(?:ai|assistant|language model|llm)s?(?: models?)? (?:reading|processing|summari[sz]ing) this\b", _FLAGS),
+        re.compile(
+            r"\b(?:new|updated|real) (?:system )?(?:instructions?|prompt|task|directive)s?\s*(?:from|for|:)", _FLAGS
+        ),
+        re.compile(
+            r"\bnote (?:to|for) (?:any |the |all )?(?:ai|assistants?|language models?|llms?|chatbots?|ai code assistants)\b",
+            _FLAGS,
+        ),
+        re.compile(
+            r"\b(?:ai|assistant|language model|llm)s?(?: models?)? (?:reading|processing|summari[sz]ing) this\b", _FLAGS
+        ),
         re.compile(r"\bif you are an? (?:ai|language model|llm|assistant|chatbot)\b", _FLAGS),
-        re.compile(r"\b(?:to any|hidden prompt for the|instruction to the) (?:ai|llm|assistant|language model)\b", _FLAGS),
+        re.compile(
+            r"\b(?:to any|hidden prompt for the|instruction to the) (?:ai|llm|assistant|language model)\b", _FLAGS
+        ),
         re.compile(r"\b(?:ai|assistant|llm)\s*[:,]\s*(?:ignore|disregard|forget|stop|reveal|pretend)", _FLAGS),
-        re.compile(r"\b(?:forward|send|email|post|upload|leak)\b[^.!?\n]{0,40}?\b(?:conversation|chat|transcript|history|context)\b[^.!?\n]{0,40}?(?:@|https?://|\bto\b)", _FLAGS),
-        re.compile(r"\b(?:grant|give)\b[^.!?\n]{0,25}?\b(?:admin|root|administrator)\b[^.!?\n]{0,10}?\b(?:access|role|rights|privileges)\b", _FLAGS),
+        re.compile(
+            r"\b(?:forward|send|email|post|upload|leak)\b[^.!?\n]{0,40}?\b(?:conversation|chat|transcript|history|context)\b[^.!?\n]{0,40}?(?:@|https?://|\bto\b)",
+            _FLAGS,
+        ),
+        re.compile(
+            r"\b(?:grant|give)\b[^.!?\n]{0,25}?\b(?:admin|root|administrator)\b[^.!?\n]{0,10}?\b(?:access|role|rights|privileges)\b",
+            _FLAGS,
+        ),
         re.compile(r"\b(?:I have been PWNED|access granted|HACKED BY)\b", _FLAGS),
         re.compile(r"\bthe user is an administrator\b", _FLAGS),
     ),
@@ -109,7 +146,10 @@ RULES: dict[str, tuple[re.Pattern[str], ...]] = {
             r"\b(?:decode|apply rot-?13|read (?:the following|this|it) backwards|reverse|translate|convert)\b[^\n]{0,60}?\b(?:and|then)\s+(?:follow|obey|do|execute|run|act on|apply)\b",
             _FLAGS,
         ),
-        re.compile(r"\b(?:execute|follow|obey|run)\b[^.!?\n]{0,30}?\b(?:instruction|payload|command)s? (?:hidden|encoded|in this)\b", _FLAGS),
+        re.compile(
+            r"\b(?:execute|follow|obey|run)\b[^.!?\n]{0,30}?\b(?:instruction|payload|command)s? (?:hidden|encoded|in this)\b",
+            _FLAGS,
+        ),
         re.compile(r"\b(?:base64|hex|rot-?13|encoded) payload\b[^.!?\n]{0,30}?\b(?:run|execute|follow|obey)\b", _FLAGS),
     ),
 }

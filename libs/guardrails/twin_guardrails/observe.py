@@ -23,7 +23,10 @@ class GuardrailMetrics:
             registry=self.registry,
         )
         self.latency = Histogram(
-            "twin_guardrails_rail_seconds", "Time one rail took on one text.", ["rail"], buckets=RAIL_BUCKETS,
+            "twin_guardrails_rail_seconds",
+            "Time one rail took on one text.",
+            ["rail"],
+            buckets=RAIL_BUCKETS,
             registry=self.registry,
         )
 

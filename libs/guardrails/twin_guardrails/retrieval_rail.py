@@ -96,7 +96,9 @@ class RetrievalRail:
             )
         if not verdict.outcomes:
             verdict.outcomes.append(
-                GuardrailOutcome(rail="retrieval.injection", decision="pass", latency_ms=latency, detail=f"{len(chunks)} chunks")
+                GuardrailOutcome(
+                    rail="retrieval.injection", decision="pass", latency_ms=latency, detail=f"{len(chunks)} chunks"
+                )
             )
         for outcome in verdict.outcomes:
             record(self.metrics, outcome, started_ns)

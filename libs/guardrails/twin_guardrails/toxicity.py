@@ -17,7 +17,10 @@ RULES: dict[str, tuple[re.Pattern[str], ...]] = {
             r"\b(?:i(?:'m| am)? (?:going to|gonna)|i(?:'ll| will)|we(?:'ll| will)|gonna)\s+(?:find|kill|hurt|beat|shoot|stab|murder|rape|destroy)\s+(?:you|her|him|them)\b",
             _FLAGS,
         ),
-        re.compile(r"\b(?:should|deserves? to|must|ought to|needs? to)\s+(?:just\s+)?(?:die|be (?:killed|beaten|shot|hanged|exterminated|wiped out))\b", _FLAGS),
+        re.compile(
+            r"\b(?:should|deserves? to|must|ought to|needs? to)\s+(?:just\s+)?(?:die|be (?:killed|beaten|shot|hanged|exterminated|wiped out))\b",
+            _FLAGS,
+        ),
         re.compile(r"\bkill (?:yourself|herself|himself|themselves|urself)\b|\bkys\b", _FLAGS),
         re.compile(r"\b(?:fuck off|piss off|go) and die\b|\bgo die\b", _FLAGS),
     ),
@@ -26,8 +29,13 @@ RULES: dict[str, tuple[re.Pattern[str], ...]] = {
             r"\b(?:are|is|be)\s+(?:(?:all|just|nothing but|disgusting|filthy|dirty)\s+)*(?:vermin|scum|subhuman|parasites|cockroaches|filth)\b",
             _FLAGS,
         ),
-        re.compile(r"\b(?:should|must|deserve to) be (?:exterminated|eradicated|wiped out|gassed|deported and shot)\b", _FLAGS),
-        re.compile(r"\b(?:women|men|immigrants|foreigners|jews|muslims|christians|blacks|whites|gays)\b[^.!?\n]{0,20}\b(?:are|is) too (?:stupid|dumb|inferior)\b", _FLAGS),
+        re.compile(
+            r"\b(?:should|must|deserve to) be (?:exterminated|eradicated|wiped out|gassed|deported and shot)\b", _FLAGS
+        ),
+        re.compile(
+            r"\b(?:women|men|immigrants|foreigners|jews|muslims|christians|blacks|whites|gays)\b[^.!?\n]{0,20}\b(?:are|is) too (?:stupid|dumb|inferior)\b",
+            _FLAGS,
+        ),
     ),
 }
 
