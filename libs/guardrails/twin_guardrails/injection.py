@@ -24,6 +24,7 @@ import binascii
 import codecs
 import re
 import unicodedata
+import warnings
 from dataclasses import dataclass
 
 _FLAGS = re.IGNORECASE
@@ -222,7 +223,9 @@ class InjectionClassifier:
     def __init__(self) -> None:
         from guardify import LogisticRegressionGuardrail
 
-        model = LogisticRegressionGuardrail()
+        with warnings.catch_warnings():  # pickled with scikit-learn 1.7.2; loads and predicts the same on 1.9.1
+            warnings.filterwarnings("ignore", message="Trying to unpickle estimator")
+            model = LogisticRegressionGuardrail()
         self._vectorizer = model._vectorizer
         self._clf = model._clf
         self._column = list(self._clf.classes_).index(1)

@@ -40,23 +40,29 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str], float], ...] = (
     (
         "Private Key",
         re.compile(
-            r"-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY( BLOCK)?-----.*?(?:-----END \1PRIVATE KEY\2-----|\Z)", re.DOTALL
+            r"-----BEGIN (?P<kind>(?:[A-Z0-9]+ )*)PRIVATE KEY(?P<block> BLOCK|)-----.*?"
+            r"(?:-----END (?P=kind)PRIVATE KEY(?P=block)-----|\Z)",
+            re.DOTALL,
         ),
         1.0,
     ),
     ("Private Key", re.compile(r"PuTTY-User-Key-File-\d+:.*?(?:Private-MAC: [0-9a-f]+|\Z)", re.DOTALL), 1.0),
     # scheme://user:password@host
-    ("Password", re.compile(r"\b[a-z][a-z0-9+.\-]*://[^\s:/@]*:([^\s@/]{3,})@[^\s]"), 1.0),
+    ("Password", re.compile(r"\b[a-z][a-z0-9+.\-]*://[^\s:/@]*:(?P<v>[^\s@/]{3,})@[^\s]"), 1.0),
     # Password=...; (ADO.NET), ?password=...& (JDBC, query strings)
-    ("Password", re.compile(r"(?i)(?:^|[;?&\s])(?:password|pwd)=([^;&\s]{3,})"), 1.0),
+    ("Password", re.compile(r"(?i)(?:^|[;?&\s])(?:password|pwd)=(?P<v>[^;&\s]{3,})"), 1.0),
     # assignments: DB_PASSWORD=..., password: "...", aws_secret_access_key = ..., PGPASSWORD='...'
     (
         "Password",
-        re.compile(rf"(?i)\b[A-Za-z0-9_.\-]*{_PASSWORD_WORDS}[A-Za-z0-9_]*[\"']?\s*[:=]\s*[\"']?([^\s\"']{{4,}})"),
+        re.compile(rf"(?i)\b[A-Za-z0-9_.\-]*{_PASSWORD_WORDS}[A-Za-z0-9_]*[\"']?\s*[:=]\s*[\"']?(?P<v>[^\s\"']{{4,}})"),
         0.9,
     ),
     # prose: "my password is hunter2", "the wifi password was ..."
-    ("Password", re.compile(r"(?i)\b(?:password|passphrase|passcode)\s+(?:is|was|=|:)\s+[\"']?([^\s\"']{4,})"), 0.9),
+    (
+        "Password",
+        re.compile(r"(?i)\b(?:password|passphrase|passcode)\s+(?:is|was|=|:)\s+[\"']?(?P<v>[^\s\"']{4,})"),
+        0.9,
+    ),
     ("Google API Key", re.compile(r"\bAIza[0-9A-Za-z_\-]{35}"), 1.0),
     ("OpenAI Token", re.compile(r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{32,}"), 1.0),
     ("Twin API Key", re.compile(r"\btwin_[a-f0-9]{12}_[A-Za-z0-9_\-]{43}"), 1.0),
@@ -65,7 +71,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str], float], ...] = (
 )
 # a long random-looking token within a few words after "key", "token", "secret", "bearer" or "credential"
 _KEYWORD_TOKEN = re.compile(
-    r"(?i)(?:\b|_)(?:api[ _-]?)?(?:keys?|tokens?|secrets?|bearer|credentials?|key_id)\b[^\n]{0,24}?([A-Za-z0-9][A-Za-z0-9_\-+/=.]{19,})"
+    r"(?i)(?:\b|_)(?:api[ _-]?)?(?:keys?|tokens?|secrets?|bearer|credentials?|key_id)\b[^\n]{0,24}?(?P<v>[A-Za-z0-9][A-Za-z0-9_\-+/=.]{19,})"
 )
 
 
@@ -109,10 +115,12 @@ def _extend(text: str, start: int, end: int) -> tuple[int, int]:
 
 
 def _value_span(match: re.Match[str]) -> tuple[int, int]:
-    if match.re.groups and match.group(match.re.groups) is not None:
-        group = match.re.groups
-        return match.start(group), match.end(group)
-    return match.start(), match.end()
+    """Our patterns name the value `v`; detect-secrets' patterns capture it as group 1 when they capture at all."""
+    if "v" in match.re.groupindex:
+        return match.span("v")
+    if match.re.groups and not match.re.groupindex and match.group(1) is not None:
+        return match.span(1)
+    return match.span()
 
 
 class SecretScanner:

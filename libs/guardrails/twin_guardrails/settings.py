@@ -78,6 +78,7 @@ class TenantPolicy(BaseModel):
 class GuardrailSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TWIN_GUARDRAILS_", extra="ignore", env_file=local_env_file())
 
+    enabled: bool = True  # False: the gateway runs no rail at all (its rail stages are left out)
     default: TenantPolicy = Field(default_factory=TenantPolicy)
     tenants: dict[str, dict] = Field(default_factory=dict)  # tenant id -> fields of TenantPolicy to override
     policy_file: Path | None = None  # YAML or JSON: {"default": {...}, "tenants": {"t": {...}}}

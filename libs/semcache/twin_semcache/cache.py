@@ -7,6 +7,7 @@ Keys under the namespace `ns` (default `twin:cache`):
     {ns}:bydoc:{tenant}:{document}        the keys of every entry citing the document (exact and semantic)
     {ns}:invalidated:{tenant}:{document}  when the document last changed (ms), for the fill race below
     {ns}:entries:{tenant}                 every entry of the tenant by creation time (size limit, oldest first)
+    {ns}:route-version:{route}            the model version that last answered the route (part of the scope)
 
 Invalidation (`invalidate`) stamps the document's change time, then deletes every key in its `bydoc` set. A fill
 that races with it (the answer was generated from the old text, the document changed meanwhile) writes its entry
@@ -93,9 +94,11 @@ class AnswerCache:
 
     # --- lookup ---------------------------------------------------------------------------------
 
-    def lookup(self, question: str, scope: Scope) -> CacheLookup:
+    def lookup(self, question: str, scope: Scope, *, vector: list[float] | None = None) -> CacheLookup:
+        """The cached answer for this question in this scope: exact first, then the nearest earlier question the
+        look-alike guard accepts. `vector`: the question's embedding when the caller has it already."""
         started = time.perf_counter()
-        result = self._lookup(question, scope)
+        result = self._lookup(question, scope, vector)
         kind = result.kind.value if result.hit or not result.refused else "refused"
         self.metrics.lookups.labels(kind).inc()
         self.metrics.lookup_seconds.labels(result.kind.value).observe(time.perf_counter() - started)
@@ -103,7 +106,7 @@ class AnswerCache:
             self.metrics.similarity.observe(result.similarity)
         return result
 
-    def _lookup(self, question: str, scope: Scope) -> CacheLookup:
+    def _lookup(self, question: str, scope: Scope, vector: list[float] | None) -> CacheLookup:
         key = self._exact_key(scope, question)
         raw = self.client.get(key)
         if raw is not None:
@@ -117,7 +120,8 @@ class AnswerCache:
             return CacheLookup(CacheHit.NONE)
         from redisvl.query.filter import Tag
 
-        vector = self.embed(question)
+        if vector is None:
+            vector = self.embed(question)
         candidates = self.semantic.check(
             vector=vector,
             num_results=self.settings.candidates,
@@ -204,6 +208,16 @@ class AnswerCache:
         """Remove every entry of one tenant (e.g. when a tenant is deleted)."""
         keys = [k.decode() for k in self.client.zrange(self._entries(tenant_id), 0, -1)]
         return self._delete(tenant_id, keys) if keys else 0
+
+    # --- which model version answers a route --------------------------------------------------------
+
+    def route_version(self, route: str) -> str | None:
+        """The model version that last answered the route (the scope lookups use until a new version answers)."""
+        value = self.client.get(f"{self.ns}:route-version:{route}")
+        return value.decode() if value is not None else None
+
+    def note_route_version(self, route: str, version: str) -> None:
+        self.client.set(f"{self.ns}:route-version:{route}", version)
 
     # --- internals ------------------------------------------------------------------------------
 

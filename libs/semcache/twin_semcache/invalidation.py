@@ -29,8 +29,15 @@ INVALIDATING_OPS = frozenset({ChangeOp.UPDATE, ChangeOp.DELETE, ChangeOp.READ})
 
 
 class CacheInvalidator:
-    def __init__(self, cache: AnswerCache, *, bootstrap_servers: str | None = None, group_id: str | None = None,
-                 topic: str | None = None, max_backoff_s: float = 10.0):
+    def __init__(
+        self,
+        cache: AnswerCache,
+        *,
+        bootstrap_servers: str | None = None,
+        group_id: str | None = None,
+        topic: str | None = None,
+        max_backoff_s: float = 10.0,
+    ):
         settings = cache.settings
         self.cache = cache
         self.max_backoff_s = max_backoff_s
@@ -76,8 +83,13 @@ class CacheInvalidator:
         delay = time.time() - _epoch(event.occurred_at)
         self.cache.metrics.invalidation_delay.observe(max(0.0, delay))
         if removed:
-            log.info("removed %d cached answers citing %s/%s (%.0f ms after the change)", removed,
-                     event.tenant_id, event.document_id, delay * 1000)
+            log.info(
+                "removed %d cached answers citing %s/%s (%.0f ms after the change)",
+                removed,
+                event.tenant_id,
+                event.document_id,
+                delay * 1000,
+            )
         return removed
 
     async def start(self) -> None:

@@ -1,7 +1,8 @@
 """What may be cached: the reasons an answer is never stored, decided in one place.
 
 Never cached:
-- requests the caller marked (`use_cache` false), and personal ones: the input rails masked PII or a secret in them
+- requests the caller marked (`use_cache` false), turns of a conversation (the answer depends on the earlier
+  turns), answers from a fallback model, and personal requests: the input rails masked PII or a secret in them
   (the cache key never holds an unmasked value, and the masked answer means nothing to another caller);
 - time-sensitive questions ("today", "latest", "this week", ...): the answer is about a moment;
 - answers a rail blocked, retracted or flagged, failed or empty answers;
@@ -27,6 +28,8 @@ CITATION = re.compile(r"\[(\d{1,3})\]")
 
 class Skip(StrEnum):
     DISABLED = "disabled"
+    CONVERSATION = "conversation"
+    FALLBACK = "fallback"
     PERSONAL = "personal"
     TIME_SENSITIVE = "time_sensitive"
     BLOCKED = "blocked"
@@ -41,10 +44,12 @@ def time_sensitive(question: str) -> bool:
     return TIME_SENSITIVE.search(question) is not None
 
 
-def lookup_skip(*, use_cache: bool, personal: bool, question: str) -> Skip | None:
+def lookup_skip(*, use_cache: bool, personal: bool, question: str, history_turns: int = 0) -> Skip | None:
     """Why this request must not even look in the cache (its answer could not have been stored), or None."""
     if not use_cache:
         return Skip.DISABLED
+    if history_turns:
+        return Skip.CONVERSATION  # the answer depends on the earlier turns, which the key does not hold
     if personal:
         return Skip.PERSONAL
     if time_sensitive(question):
@@ -66,11 +71,15 @@ def fill_skip(
     guardrails: Iterable[GuardrailOutcome],
     retrieval_expected: bool,
     citation_numbers: Sequence[int],
+    history_turns: int = 0,
+    fallbacks: int = 0,
 ) -> Skip | None:
     """Why this answer must not be stored, or None when it may be."""
-    skip = lookup_skip(use_cache=use_cache, personal=personal, question=question)
+    skip = lookup_skip(use_cache=use_cache, personal=personal, question=question, history_turns=history_turns)
     if skip is not None:
         return skip
+    if fallbacks:
+        return Skip.FALLBACK  # a fallback model answered: the entry would be scoped to a version nobody looks up
     if status == "blocked":
         return Skip.BLOCKED
     if status == "retracted":

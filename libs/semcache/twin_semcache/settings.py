@@ -11,7 +11,8 @@ from twin_common.topics import DOCUMENTS_INDEXED
 class CacheSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TWIN_SEMCACHE_", extra="ignore", env_file=local_env_file())
 
-    enabled: bool = True
+    enabled: bool = True  # False: the gateway's cache stages are left out
+    disabled_tenants: tuple[str, ...] = ()  # tenants whose requests never use the cache
     redis: RedisSettings = Field(default_factory=RedisSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     namespace: str = "twin:cache"  # Redis key prefix of every entry, index and bookkeeping key
