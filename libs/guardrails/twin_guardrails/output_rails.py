@@ -5,7 +5,8 @@ Checks, each with the tenant's action (`retract`, `mask`, `flag`, `off`):
   or made up by the model). Placeholders of the caller's own masked values are not PII. `mask` replaces the value
   before it goes out (the text is held back at the end of a partial word or digit run until it is complete, so a
   value is seen whole before any of it is released).
-- `output.toxicity`: the toxicity detector on the sentences written so far.
+- `output.toxicity`: the toxicity detector on the sentences written so far, run before a piece is released when
+  the piece holds one of the model's strongly offensive words, else at sentence ends.
 - `output.malformed`: template or control tokens (`<|im_start|>`, `</s>`, `[INST]`), U+FFFD, a degenerate repetition
   loop, and at the end an empty or punctuation-only answer.
 - `output.citations`: a `[n]` that points at no document of the context.
@@ -175,6 +176,7 @@ class OutputGuard:
 
         if p.output_toxicity is not OutputAction.OFF and (
             final
+            or self.rails.toxicity.has_trigger(self.raw[self.released : end])
             or _SENTENCE_END.search(self.raw[:end])
             or end - self.toxicity_checked_to >= self.rails.settings.output_check_every_chars
         ):

@@ -47,11 +47,29 @@ class ToxicityScore:
     rule: str | None = None
 
 
+_WORDS = re.compile(r"[a-z]+")
+# words the rules above key on, besides the model's own strongly offensive words
+_RULE_TRIGGERS = frozenset(
+    "kill die murder shoot stab rape exterminated eradicated vermin scum subhuman parasites".split()
+)
+
+
 class ToxicityDetector:
-    def __init__(self) -> None:
+    def __init__(self, trigger_weight: float = 2.0) -> None:
+        import numpy as np
         from profanity_check import predict_prob
+        from profanity_check import profanity_check as model
 
         self._predict_prob = predict_prob
+        # The model is a linear SVM over single words: the words with a large positive weight are the ones that can
+        # turn a text offensive. A streamed answer is fully checked as soon as one of them appears (else at
+        # sentence ends), so an offensive word is seen before it is released.
+        weights = np.mean([c.estimator.coef_[0] for c in model.model.calibrated_classifiers_], axis=0)
+        vocabulary = model.vectorizer.vocabulary_
+        self.triggers = frozenset(w for w, i in vocabulary.items() if weights[i] >= trigger_weight) | _RULE_TRIGGERS
+
+    def has_trigger(self, text: str) -> bool:
+        return any(word in self.triggers for word in _WORDS.findall(text.lower()))
 
     def score(self, text: str) -> ToxicityScore:
         return self.score_many([text])[0]
