@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import time
 
@@ -90,7 +91,8 @@ class CacheFillStage(Stage):
             if ctx.route and version and version != ctx.log_fields.get(LOOKED_UP):
                 await r.run_blocking(self.cache.note_route_version, ctx.route, version)
             await r.run_blocking(
-                lambda: self.cache.fill(
+                functools.partial(
+                    self.cache.fill,
                     ctx.prompt_text,
                     scope_of(ctx, version),
                     entry,

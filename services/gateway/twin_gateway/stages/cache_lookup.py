@@ -10,6 +10,8 @@ early with the stored citations, after checking their documents still exist in t
 from __future__ import annotations
 
 import dataclasses
+import functools
+import logging
 
 from opentelemetry import trace
 from twin_common.events import CacheHit
@@ -23,6 +25,7 @@ from twin_gateway.pipeline.context import Citation, RequestContext
 from twin_gateway.pipeline.stage import Stage
 from twin_gateway.stages.input_rails import PERSONAL
 
+log = logging.getLogger(__name__)
 LOOKED_UP = "cache_scope"  # ctx.log_fields key: the scope the lookup used (the fill stage stores under it)
 
 
@@ -89,10 +92,16 @@ class CacheLookupStage(Stage):
         if not cacheable_request(ctx, self.cache):
             return
         r = self.resources
-        version = await r.run_blocking(self.cache.route_version, ctx.route or "")
-        scope = scope_of(ctx, version)
+        try:
+            version = await r.run_blocking(self.cache.route_version, ctx.route or "")
+            scope = scope_of(ctx, version)
+            result = await r.run_blocking(
+                functools.partial(self.cache.lookup, ctx.prompt_text, scope, vector=ctx.query_embedding)
+            )
+        except Exception as exc:  # the cache unreachable is a miss, never a failed request
+            log.warning("cache lookup failed for request %s: %r", ctx.request_id, exc)
+            return
         ctx.log_fields[LOOKED_UP] = version or ""
-        result = await r.run_blocking(self.cache.lookup, ctx.prompt_text, scope, vector=ctx.query_embedding)
         span = trace.get_current_span()
         span.set_attribute("twin.cache.kind", result.kind.value)
         if result.refused:
