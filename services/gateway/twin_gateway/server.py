@@ -19,7 +19,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import redis.asyncio as aioredis
-from twin_common.health import HealthRegistry
 from twin_common.settings import SERVICE_TOKEN_HEADER
 
 from twin_gateway.db import Database
@@ -33,7 +32,7 @@ from twin_gateway.resources import Resources
 from twin_gateway.router.intent import IntentClassifier
 from twin_gateway.router.router import ModelRouter
 from twin_gateway.router.routes import RoutesConfig
-from twin_gateway.service import Gateway
+from twin_gateway.service import GatewayRuntime
 from twin_gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
@@ -99,31 +98,6 @@ async def build_resources(settings: GatewaySettings, vector_store=None, embedder
     return resources
 
 
-def readiness(resources: Resources) -> HealthRegistry:
-    """Ready when it can authenticate and meter requests: the key table (migrated) and Redis."""
-    health = HealthRegistry()
-    health.add("postgres", resources.keys.ready)
-    health.add("redis", resources.redis.ping)
-    return health
-
-
-def dependencies(resources: Resources) -> HealthRegistry:
-    """Everything the gateway talks to, for /v1/health and Health (Kafka and models do not gate readiness)."""
-    health = readiness(resources)
-    health.add("kafka", lambda: resources.events.connected or not resources.settings.request_log.enabled)
-
-    async def ingest() -> bool:
-        response = await resources.ingest.get("/healthz", timeout=2)
-        return response.status_code == 200
-
-    health.add("ingest", ingest)
-    for name, endpoint in resources.router.endpoints.items():
-        client = getattr(endpoint, "client", None)
-        if client is not None and hasattr(client, "is_ready"):
-            health.add(f"model:{name}", lambda c=client: resources.run_blocking(c.is_ready))
-    return health
-
-
 async def run(
     settings: GatewaySettings | None = None,
     vector_store=None,
@@ -138,20 +112,16 @@ async def run(
     from twin_gateway.surfaces.grpc_api import build_grpc_server, follow_readiness
     from twin_gateway.surfaces.http_app import build_app
 
-    settings = settings or GatewaySettings()
-    own_store = vector_store is None
-    resources = await build_resources(settings, vector_store, embedder, reranker)
-    store = resources.retriever.store
-    gateway = Gateway(resources)
-    await gateway.start()
-    ready = readiness(resources)
-    app = build_app(settings, gateway, dependencies(resources), ready)
+    runtime = GatewayRuntime(settings or GatewaySettings())
+    settings = runtime.settings
+    await runtime.start(vector_store, embedder, reranker)
+    app = build_app(runtime)
     host = settings.grpc_host or settings.http_host
     grpc_server, health_servicer, _ = build_grpc_server(
-        gateway, dependencies(resources), ready, f"{host}:{settings.grpc_port}", settings.limits.max_body_bytes
+        runtime, f"{host}:{settings.grpc_port}", settings.limits.max_body_bytes
     )
     await grpc_server.start()
-    follower = asyncio.create_task(follow_readiness(health_servicer, ready))
+    follower = asyncio.create_task(follow_readiness(health_servicer, runtime.ready))
     server = uvicorn.Server(
         uvicorn.Config(
             app, host=settings.http_host, port=settings.http_port, log_config=None, timeout_graceful_shutdown=5
@@ -164,7 +134,7 @@ async def run(
         settings.http_port,
         host,
         settings.grpc_port,
-        ", ".join(resources.router.route_names),
+        ", ".join(runtime.gateway.resources.router.route_names),
     )
     try:
         if started is not None:
@@ -180,6 +150,4 @@ async def run(
     finally:
         follower.cancel()
         await grpc_server.stop(grace=2)
-        await gateway.close()
-        if own_store:
-            store.close()
+        await runtime.close()

@@ -7,11 +7,14 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 
+from twin_common.health import HealthRegistry
+
 from twin_gateway.errors import Code, GatewayError
 from twin_gateway.pipeline.context import GatewayRequest, Operation, RequestContext
 from twin_gateway.pipeline.order import ORDER
 from twin_gateway.pipeline.runner import Pipeline
 from twin_gateway.resources import Resources
+from twin_gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
 
@@ -83,3 +86,66 @@ class Gateway:
             m.cache.labels(ctx.cache_hit.value).inc()
             for outcome in ctx.guardrails:
                 m.guardrails.labels(outcome.rail, outcome.decision).inc()
+
+
+class GatewayRuntime:
+    """A gateway that can be served before it is started: the surfaces hold the runtime, `start()` opens the
+    resources and builds the pipelines (in the event loop that will serve them), `close()` releases them.
+    Readiness (/readyz, grpc.health.v1) needs the key table and Redis; the dependency view (/v1/health, Health)
+    adds Kafka, the ingest service and the model endpoints, which do not gate readiness."""
+
+    def __init__(self, settings: GatewaySettings):
+        self.settings = settings
+        self.gateway: Gateway | None = None
+        self.ready = HealthRegistry()
+        self.dependencies = HealthRegistry()
+        self._own_store = None
+
+    async def start(self, vector_store=None, embedder=None, reranker=None) -> None:
+        from twin_gateway.server import build_resources
+
+        resources = await build_resources(self.settings, vector_store, embedder, reranker)
+        if vector_store is None:
+            self._own_store = resources.retriever.store
+        self.gateway = Gateway(resources)
+        await self.gateway.start()
+        for registry in (self.ready, self.dependencies):
+            registry.add("postgres", resources.keys.ready)
+            registry.add("redis", resources.redis.ping)
+        self.dependencies.add("kafka", lambda: resources.events.connected or not self.settings.request_log.enabled)
+
+        async def ingest() -> bool:
+            response = await resources.ingest.get("/healthz", timeout=2)
+            return response.status_code == 200
+
+        self.dependencies.add("ingest", ingest)
+        for name, endpoint in resources.router.endpoints.items():
+            client = getattr(endpoint, "client", None)
+            if client is not None and hasattr(client, "is_ready"):
+                self.dependencies.add(f"model:{name}", lambda c=client: resources.run_blocking(c.is_ready))
+
+    async def close(self) -> None:
+        if self.gateway is not None:
+            await self.gateway.close()
+            self.gateway = None
+        if self._own_store is not None:
+            self._own_store.close()
+            self._own_store = None
+
+    @property
+    def metrics(self):
+        return self._started().metrics
+
+    def _started(self) -> Gateway:
+        if self.gateway is None:
+            raise GatewayError(Code.UNAVAILABLE, "the gateway is starting, try again", retry_after_s=1)
+        return self.gateway
+
+    def context(self, request: GatewayRequest, credentials: str | None) -> RequestContext:
+        return self._started().context(request, credentials)
+
+    async def call(self, ctx: RequestContext) -> RequestContext:
+        return await self._started().call(ctx)
+
+    def stream(self, ctx: RequestContext) -> AsyncIterator[str]:
+        return self._started().stream(ctx)

@@ -133,7 +133,7 @@ class ModelRouter:
         cfg = endpoint.config
         async for attempt in AsyncRetrying(
             stop=stop_after_attempt(route.retries + 1),
-            wait=wait_exponential_jitter(initial=route.backoff_s, max=2.0),
+            wait=wait_exponential_jitter(initial=route.backoff_s, max=2.0, jitter=route.backoff_s),
             retry=retry_if_exception(_retryable),
             reraise=True,
         ):

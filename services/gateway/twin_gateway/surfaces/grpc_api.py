@@ -19,7 +19,7 @@ from twin_common.health import HealthRegistry
 
 from twin_gateway.errors import GatewayError
 from twin_gateway.pipeline.context import Surface
-from twin_gateway.service import Gateway
+from twin_gateway.service import GatewayRuntime
 from twin_gateway.surfaces import translate
 
 log = logging.getLogger(__name__)
@@ -66,10 +66,10 @@ async def _check(request, context) -> None:
 
 
 class GatewayServicer:
-    def __init__(self, gateway: Gateway, health: HealthRegistry):
+    def __init__(self, gateway: GatewayRuntime):
         self.gateway = gateway
-        self.health = health
-        self.limits = gateway.resources.settings.limits
+        self.health = gateway.dependencies
+        self.limits = gateway.settings.limits
 
     async def _unary(self, request, context, build, respond):
         await _check(request, context)
@@ -167,9 +167,7 @@ def gateway_handler(servicer: GatewayServicer) -> grpc.GenericRpcHandler:
     return grpc.method_handlers_generic_handler(SERVICE, handlers)
 
 
-def build_grpc_server(
-    gateway: Gateway, dependencies: HealthRegistry, ready: HealthRegistry, address: str, max_message_bytes: int
-):
+def build_grpc_server(gateway: GatewayRuntime, address: str, max_message_bytes: int):
     """The gRPC server, not started: twin.v1.Gateway, grpc.health.v1 (follows readiness) and reflection."""
     server = grpc.aio.server(
         options=[
@@ -177,7 +175,7 @@ def build_grpc_server(
             ("grpc.max_send_message_length", max_message_bytes),
         ]
     )
-    server.add_generic_rpc_handlers((gateway_handler(GatewayServicer(gateway, dependencies)),))
+    server.add_generic_rpc_handlers((gateway_handler(GatewayServicer(gateway)),))
     health_servicer = health.aio.HealthServicer()  # NOT_SERVING until follow_readiness says otherwise
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

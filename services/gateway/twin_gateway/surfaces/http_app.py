@@ -14,11 +14,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from twin_common.health import HealthRegistry
 from twin_common.service import build_http_app
 
 from twin_gateway.errors import Code, GatewayError
-from twin_gateway.service import Gateway
+from twin_gateway.service import GatewayRuntime
 from twin_gateway.settings import GatewaySettings
 from twin_gateway.surfaces import openai_api, rest_api
 from twin_gateway.surfaces import rest_models as m
@@ -101,30 +100,33 @@ class _TooLarge(Exception):
     pass
 
 
-def build_app(
-    settings: GatewaySettings, gateway: Gateway, dependencies: HealthRegistry, ready: HealthRegistry
-) -> FastAPI:
-    """`ready` answers /readyz; `dependencies` (a superset) answers /v1/health."""
+def build_app(runtime: GatewayRuntime, lifespan=None) -> FastAPI:
+    """The app of a runtime: its readiness answers /readyz, its dependencies (a superset) /v1/health. With
+    `lifespan`, the app starts and stops the runtime itself (create_asgi_app); run() starts it beforehand."""
+    settings = runtime.settings
     app = build_http_app(
         settings,
-        ready,
+        runtime.ready,
+        lifespan=lifespan,
         version="1",
-        description="The LLM Twin gateway: twin.v1 over REST (same messages as the gRPC API) and OpenAI-compatible routes.",
+        description=(
+            "The LLM Twin gateway: twin.v1 over REST (the same messages as the gRPC API) and OpenAI-compatible routes."
+        ),
     )
-    app.include_router(rest_api.build_router(gateway))
-    app.include_router(openai_api.build_router(gateway))
+    app.include_router(rest_api.build_router(runtime))
+    app.include_router(openai_api.build_router(runtime))
 
     @app.get(
         "/v1/health", tags=["twin.v1"], response_model=m.HealthResponse, summary="Health of the gateway's dependencies"
     )
     async def v1_health() -> JSONResponse:
-        results = await dependencies.run()
+        results = await runtime.dependencies.run()
         status = "STATUS_SERVING" if all(results.values()) else "STATUS_NOT_SERVING"
         return JSONResponse({"status": status, "dependencies": results})
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
-        return Response(generate_latest(gateway.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -156,3 +158,21 @@ def build_app(
 
     app.add_middleware(BodyLimit, max_bytes=settings.limits.max_body_bytes)
     return app
+
+
+def create_asgi_app(settings: GatewaySettings | None = None, vector_store=None, embedder=None) -> FastAPI:
+    """A self-contained ASGI app (REST + OpenAI routes, no gRPC) that starts its gateway in its lifespan: for
+    in-process clients such as schemathesis' `from_asgi`, or any ASGI server."""
+    from contextlib import asynccontextmanager
+
+    runtime = GatewayRuntime(settings or GatewaySettings())
+
+    @asynccontextmanager
+    async def lifespan(app):
+        await runtime.start(vector_store, embedder)
+        try:
+            yield
+        finally:
+            await runtime.close()
+
+    return build_app(runtime, lifespan=lifespan)

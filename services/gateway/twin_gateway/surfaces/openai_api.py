@@ -27,7 +27,7 @@ from twin.v1 import twin_pb2 as pb
 
 from twin_gateway.errors import Code, GatewayError, invalid
 from twin_gateway.pipeline.context import GatewayRequest, Generation, Operation, RequestContext, Surface
-from twin_gateway.service import Gateway
+from twin_gateway.service import GatewayRuntime
 from twin_gateway.surfaces import rest_models as rm
 from twin_gateway.surfaces import translate
 from twin_gateway.surfaces.rest_api import bearer, primed, server_timing
@@ -189,9 +189,9 @@ def _finish(ctx: RequestContext) -> str:
     return "content_filter" if ctx.retracted else (ctx.finish_reason or "stop")
 
 
-def build_router(gateway: Gateway) -> APIRouter:
+def build_router(gateway: GatewayRuntime) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["openai"])
-    limits = gateway.resources.settings.limits
+    limits = gateway.settings.limits
 
     @router.post("/chat/completions", summary="OpenAI chat completions: a RAG answer over the caller's tenant")
     async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:

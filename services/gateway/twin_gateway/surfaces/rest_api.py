@@ -25,9 +25,9 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from google.protobuf import json_format
 from twin.v1 import twin_pb2 as pb
 
-from twin_gateway.errors import GatewayError
+from twin_gateway.errors import Code, GatewayError, invalid
 from twin_gateway.pipeline.context import RequestContext, Surface
-from twin_gateway.service import Gateway
+from twin_gateway.service import GatewayRuntime
 from twin_gateway.surfaces import rest_models as m
 from twin_gateway.surfaces import translate
 
@@ -58,8 +58,32 @@ def bearer(request: Request) -> str | None:
 
 
 def to_message(body: dict, message_class):
-    """A REST body (lower-case document kinds) as its twin.v1 message."""
-    return json_format.ParseDict(_kinds_to_proto(body), message_class())
+    """A REST body (lower-case document kinds) as its twin.v1 message; text that is not valid Unicode (a lone
+    surrogate, which JSON can spell) is refused naming its field."""
+    field = _surrogate_field(body)
+    if field is not None:
+        raise invalid(field, "contains a lone surrogate (not valid Unicode text)")
+    try:
+        return json_format.ParseDict(_kinds_to_proto(body), message_class())
+    except json_format.ParseError as exc:
+        raise GatewayError(Code.INVALID_ARGUMENT, f"body: {exc}", field="body") from None
+
+
+def _surrogate_field(value, path: str = "") -> str | None:
+    if isinstance(value, str):
+        return path or "body" if any("\ud800" <= ch <= "\udfff" for ch in value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            key_path = f"{path}.{key}" if path else str(key)
+            found = _surrogate_field(key, key_path) or _surrogate_field(item, key_path)
+            if found:
+                return found
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _surrogate_field(item, f"{path}[{i}]")
+            if found:
+                return found
+    return None
 
 
 def to_json(message) -> dict:
@@ -126,9 +150,9 @@ def sse(data: dict, event: str | None = None) -> bytes:
     return f"{head}data: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
-def build_router(gateway: Gateway) -> APIRouter:
+def build_router(gateway: GatewayRuntime) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["twin.v1"], responses=ERRORS)
-    limits = gateway.resources.settings.limits
+    limits = gateway.settings.limits
 
     async def run(request: Request, internal) -> RequestContext:
         ctx = gateway.context(internal, bearer(request))

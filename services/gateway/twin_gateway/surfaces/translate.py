@@ -50,11 +50,18 @@ def text(field: str, value: str, *, max_chars: int, required: bool = False) -> s
     return value
 
 
-def _strings(field: str, values, *, max_items: int = MAX_LIST_ITEMS, max_chars: int = MAX_ID_CHARS) -> tuple[str, ...]:
+def _strings(
+    field: str, values, *, max_items: int = MAX_LIST_ITEMS, max_chars: int = MAX_ID_CHARS, blank_ok: bool = False
+) -> tuple[str, ...]:
     values = list(values)
     if len(values) > max_items:
         raise invalid(field, f"has {len(values)} items; the limit is {max_items}")
-    return tuple(text(f"{field}[{i}]", v, max_chars=max_chars, required=True) for i, v in enumerate(values))
+    out = []
+    for i, value in enumerate(values):
+        if blank_ok and not value:
+            raise invalid(f"{field}[{i}]", "must not be empty")
+        out.append(text(f"{field}[{i}]", value, max_chars=max_chars, required=not blank_ok))
+    return tuple(out)
 
 
 def _kind(field: str, value: int) -> str:
@@ -84,7 +91,7 @@ def _generation(msg: pb.GenerationOptions, limits: LimitSettings) -> tuple[Gener
         raise invalid("generation.temperature", "must be between 0 and 2")
     if not math.isfinite(msg.top_p) or not 0 <= msg.top_p <= 1:
         raise invalid("generation.top_p", "must be between 0 (the default: 1) and 1")
-    stop = _strings("generation.stop", msg.stop, max_items=4, max_chars=50)
+    stop = _strings("generation.stop", msg.stop, max_items=4, max_chars=50, blank_ok=True)  # "\n\n" is a fine stop
     model = text("generation.model", msg.model, max_chars=MAX_ID_CHARS) or None
     return (
         Generation(
