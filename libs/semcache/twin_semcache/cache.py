@@ -42,7 +42,8 @@ class CachedAnswer:
     answer: str
     tenant_id: str
     question: str  # the masked question it answered
-    document_ids: list[str] = field(default_factory=list)  # the documents the answer cites
+    document_ids: list[str] = field(default_factory=list)  # the documents of its context (invalidation keys)
+    document_hashes: dict[str, str] = field(default_factory=dict)  # their content hashes when it was answered
     citations: list[dict] = field(default_factory=list)  # as the gateway returns them
     model: str | None = None
     model_version: str | None = None

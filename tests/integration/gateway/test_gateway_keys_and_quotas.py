@@ -50,14 +50,16 @@ def test_refusals_say_what_is_wrong(replicas):
     assert search(gateway, "sk-not-ours").json()["error"]["message"].startswith("malformed API key")
     unknown = "twin_0123456789ab_" + "A" * 43
     assert search(gateway, unknown).json()["error"]["message"] == "unknown API key"
-    wrong_secret = key[: -4] + "AAAA"
+    wrong_secret = key[:-4] + "AAAA"
     assert search(gateway, wrong_secret).status_code == 401
 
     ask = httpx.post(
         f"{gateway.rest_url}/v1/ask", json={"question": "hi"}, headers={"Authorization": f"Bearer {key}"}, timeout=30
     )
     assert ask.status_code == 403
-    assert "lacks the 'ask' scope" in ask.json()["error"]["message"] and ask.json()["error"]["code"] == "PERMISSION_DENIED"
+    assert (
+        "lacks the 'ask' scope" in ask.json()["error"]["message"] and ask.json()["error"]["code"] == "PERMISSION_DENIED"
+    )
 
     stub = pb_grpc.GatewayStub(grpc.insecure_channel(gateway.grpc_url))
     with pytest.raises(grpc.RpcError) as raised:

@@ -1,6 +1,7 @@
 """The cache stages in the gateway's real pipeline runner, on the stack's Redis and Kafka: a repeated question and a
-paraphrase are answered from the cache without the model; after the cited document is edited (a DocumentIndexed
-update on Kafka) the stale answer is no longer served; another tenant's identical question never gets the entry.
+paraphrase are answered from the cache without the model; after the cited document is edited the stale answer is
+not served (the hit is checked against the document's current content hash), and the DocumentIndexed update on
+Kafka removes the entries; another tenant's identical question never gets the entry.
 Retrieval and the model are stubs over an editable document table; everything else is the gateway's code."""
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from twin_gateway.pipeline.context import Caller, Citation, GatewayRequest, Oper
 from twin_gateway.pipeline.runner import Pipeline
 from twin_gateway.pipeline.stage import Stage
 from twin_gateway.stages.cache_fill import CacheFillStage
-from twin_gateway.stages.cache_lookup import CacheLookupStage
+from twin_gateway.stages.cache_lookup import CacheLookupStage, scope_of
 from twin_search.vectorstore.base import ScoredChunk
 
 QUESTION = "What batch size does Maren recommend for the embedder?"
@@ -33,10 +34,17 @@ class _Resources:
         self.settings = SimpleNamespace(rag=SimpleNamespace(verify_citations=True))
         self.documents = documents
 
-        async def existing_documents(tenant_id, ids):
-            return {d for d in ids if (tenant_id, d) in documents}
+        self.retriever = SimpleNamespace(embedder=embedder)
+        self.stale_checks = 0
 
-        self.retriever = SimpleNamespace(embedder=embedder, existing_documents=existing_documents)
+        async def fetch(sql, params, what=""):  # the documents table: id and content hash
+            self.stale_checks += 1
+            tenant, ids = params
+            return [
+                {"id": d, "content_hash": str(hash(documents[(tenant, d)]))} for d in ids if (tenant, d) in documents
+            ]
+
+        self.db = SimpleNamespace(fetch=fetch)
 
     async def run_blocking(self, fn, *args):
         return await asyncio.to_thread(fn, *args)
@@ -66,7 +74,8 @@ class _RetrieveAndGenerate(Stage):
     async def run(self, ctx):
         self.calls += 1
         text = self.documents[(ctx.tenant_id, "doc-1")]
-        ctx.hits = [ScoredChunk("c1", 0.9, {"document_id": "doc-1", "text": text, "position": 0})]
+        payload = {"document_id": "doc-1", "text": text, "position": 0, "content_hash": str(hash(text))}
+        ctx.hits = [ScoredChunk("c1", 0.9, payload)]
         ctx.citations = [Citation(1, "doc-1", "Batching", None, 0, 0.9, text)]
         ctx.model, ctx.model_version = "twin-llm", "7"
 
@@ -118,7 +127,16 @@ def test_cached_answer_is_dropped_after_its_document_is_edited_and_never_crosses
             await settle()
             calls_before_edit = model.calls
 
+            # an edit, before its DocumentIndexed event: the hit is refused (PostgreSQL has another content hash)
             documents[("tenant-a", "doc-1")] = "Maren now recommends batches of 256."
+            after_edit = await ask(QUESTION, "tenant-a")
+            paraphrase_after_edit = await ask(PARAPHRASE, "tenant-a")
+            other_after_edit = await ask(QUESTION, "tenant-b")
+            await settle()
+            scope = scope_of(after_edit, "7")
+            cached_before_event = cache.lookup(QUESTION, scope).hit  # the fresh answer was stored again
+
+            # the DocumentIndexed event removes every entry citing the document, exact and semantic
             producer = KafkaProducer(bootstrap_servers=bootstrap)
             event = DocumentIndexed(
                 tenant_id="tenant-a",
@@ -135,9 +153,8 @@ def test_cached_answer_is_dropped_after_its_document_is_edited_and_never_crosses
             while fill.invalidator.handled < 1 and time.monotonic() < deadline:
                 await asyncio.sleep(0.005)
             delay_ms = (time.perf_counter() - sent) * 1000
-            after_edit = await ask(QUESTION, "tenant-a")
-            paraphrase_after_edit = await ask(PARAPHRASE, "tenant-a")
-            other_after_edit = await ask(QUESTION, "tenant-b")
+            exact_after_event = cache.lookup(QUESTION, scope).kind
+            semantic_after_event = cache.lookup(PARAPHRASE, scope).kind
             return locals()
         finally:
             await fill.close()
@@ -160,4 +177,6 @@ def test_cached_answer_is_dropped_after_its_document_is_edited_and_never_crosses
     assert "64" not in r["paraphrase_after_edit"].answer_text
     # tenant b's entry cites its own doc-1 and was not touched by tenant a's edit
     assert r["other_after_edit"].cache_hit is CacheHit.EXACT and "8" in r["other_after_edit"].answer_text
+    assert r["cached_before_event"]
+    assert r["exact_after_event"] is CacheHit.NONE and r["semantic_after_event"] is CacheHit.NONE
     print(f"invalidation: {r['delay_ms']:.0f} ms from the DocumentIndexed event to the entries' removal")

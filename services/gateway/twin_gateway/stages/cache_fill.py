@@ -74,6 +74,11 @@ class CacheFillStage(Stage):
             tenant_id=ctx.tenant_id,
             question=ctx.prompt_text,
             document_ids=list(dict.fromkeys(c.document_id for c in ctx.citations)),
+            document_hashes={
+                h.document_id: h.payload["content_hash"]
+                for h in ctx.hits
+                if h.payload.get("content_hash") and h.document_id in {c.document_id for c in ctx.citations}
+            },
             citations=[dataclasses.asdict(c) for c in ctx.citations],
             model=ctx.model,
             model_version=ctx.model_version,

@@ -4,7 +4,9 @@ The scope is the tenant, the route, the model version that last answered the rou
 and everything that changes what is retrieved or generated (filters, top_k, rerank, sampling). The question is the
 masked `ctx.prompt_text` and its embedding is the route stage's (`ctx.query_embedding`, same MiniLM), so a
 semantic lookup costs one Redis query. Personal, time-sensitive and multi-turn requests do not look. A hit answers
-early with the stored citations, after checking their documents still exist in the tenant.
+early with the stored citations, after checking in PostgreSQL that every document of its context still exists
+with the same content hash (so an edit is never answered from the cache, even before the invalidator removed
+the entry).
 """
 
 from __future__ import annotations
@@ -110,10 +112,9 @@ class CacheLookupStage(Stage):
             return
         entry = result.entry
         if entry.document_ids and r.settings.rag.verify_citations:
-            existing = await r.retriever.existing_documents(ctx.tenant_id, entry.document_ids)
-            gone = set(entry.document_ids) - existing
-            if gone:  # deleted a moment ago and the invalidator has not caught up: a miss, and help it
-                for document in gone:
+            changed = await self._changed_documents(ctx.tenant_id, entry.document_hashes, entry.document_ids)
+            if changed:  # edited or deleted a moment ago, the invalidator has not caught up: a miss, and help it
+                for document in changed:
                     await r.run_blocking(self.cache.invalidate, ctx.tenant_id, document)
                 span.set_attribute("twin.cache.kind", "stale")
                 return
@@ -126,3 +127,14 @@ class CacheLookupStage(Stage):
             model=entry.model,
             model_version=entry.model_version,
         )
+
+    async def _changed_documents(self, tenant_id: str, hashes: dict[str, str], document_ids: list[str]) -> set[str]:
+        """The entry's documents that are gone from the tenant or whose text changed since it was answered
+        (PostgreSQL, the source of truth, is read at answer time, as for every citation)."""
+        rows = await self.resources.db.fetch(
+            "SELECT id::text AS id, content_hash FROM documents WHERE tenant_id = %s AND id = ANY(%s::uuid[])",
+            (tenant_id, list(document_ids)),
+            what="the document store",
+        )
+        current = {row["id"]: row["content_hash"] for row in rows}
+        return {d for d in document_ids if d not in current or (hashes.get(d) and hashes[d] != current[d])}
