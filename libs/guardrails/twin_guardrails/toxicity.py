@@ -61,12 +61,38 @@ class ToxicityDetector:
         from profanity_check import profanity_check as model
 
         self._predict_prob = predict_prob
-        # The model is a linear SVM over single words: the words with a large positive weight are the ones that can
-        # turn a text offensive. A streamed answer is fully checked as soon as one of them appears (else at
-        # sentence ends), so an offensive word is seen before it is released.
-        weights = np.mean([c.estimator.coef_[0] for c in model.model.calibrated_classifiers_], axis=0)
+        self._vectorizer = model.vectorizer
+        # The model is scikit-learn's CalibratedClassifierCV over five LinearSVCs with sigmoid calibration: its
+        # probability is the mean of expit(-(a * (w.x + c) + b)) over the five. Computed here as one sparse product
+        # it is the same number (tests/unit/guardrails checks equality on the labelled set) in 0.5 ms instead of
+        # 4 ms of scikit-learn's per-call overhead; any other model shape falls back to predict_prob.
+        calibrated = model.model.calibrated_classifiers_
+        self._linear = None
+        if getattr(model.model, "method", None) == "sigmoid" and all(
+            len(c.calibrators) == 1 and hasattr(c.estimator, "coef_") for c in calibrated
+        ):
+            self._linear = (
+                np.stack([c.estimator.coef_[0] for c in calibrated], axis=1),
+                np.array([c.estimator.intercept_[0] for c in calibrated]),
+                np.array([c.calibrators[0].a_ for c in calibrated]),
+                np.array([c.calibrators[0].b_ for c in calibrated]),
+            )
+        # The SVMs score single words: the words with a large positive weight are the ones that can turn a text
+        # offensive. A streamed answer is fully checked as soon as one of them appears (else at sentence ends), so
+        # an offensive word is seen before it is released.
+        weights = np.mean([c.estimator.coef_[0] for c in calibrated], axis=0)
         vocabulary = model.vectorizer.vocabulary_
         self.triggers = frozenset(w for w, i in vocabulary.items() if weights[i] >= trigger_weight) | _RULE_TRIGGERS
+
+    def probabilities(self, texts: list[str]) -> list[float]:
+        if self._linear is None:
+            return [float(p) for p in self._predict_prob(texts)]
+        import numpy as np
+        from scipy.special import expit
+
+        weights, intercepts, a, b = self._linear
+        decisions = np.asarray(self._vectorizer.transform(texts) @ weights) + intercepts
+        return [float(p) for p in expit(-(a * decisions + b)).mean(axis=1)]
 
     def has_trigger(self, text: str) -> bool:
         return any(word in self.triggers for word in _WORDS.findall(text.lower()))
@@ -77,7 +103,7 @@ class ToxicityDetector:
     def score_many(self, texts: list[str]) -> list[ToxicityScore]:
         if not texts:
             return []
-        probabilities = [float(p) for p in self._predict_prob(texts)]
+        probabilities = self.probabilities(texts)
         scores = []
         for text, probability in zip(texts, probabilities, strict=True):
             rule = next((name for name, patterns in RULES.items() if any(p.search(text) for p in patterns)), None)

@@ -129,3 +129,12 @@ def test_output_guard_flags_citations_outside_the_context_and_retracts_on_contro
 def test_policy_overrides_merge_field_by_field():
     merged = TenantPolicy().merged({"pii": "block"})
     assert merged.pii == "block" and merged.injection == "block" and merged.secrets == "mask"
+
+
+def test_toxicity_probability_is_the_packaged_models_own(guardrails):
+    from profanity_check import predict_prob
+    from twin_guardrails.evaluation import load
+
+    texts = [r["text"] for r in load("prompts.jsonl")]
+    ours = guardrails.input.toxicity.probabilities(texts)
+    assert max(abs(a - float(b)) for a, b in zip(ours, predict_prob(texts), strict=True)) < 1e-9
