@@ -5,7 +5,8 @@ retrieval rail on planted and clean chunks, and the threshold sweeps the setting
     .venv/bin/python benchmarks/guardrails_eval.py --split tune --sweep
 
 The sets (libs/guardrails/twin_guardrails/evalsets) were written before any rail existed; thresholds and rules were
-adjusted on the tune split only; the heldout figures are the ones to quote.
+adjusted on the tune split only; the heldout figures are the ones to quote. fresh.jsonl was written after the rules
+existed, by their author, with phrasings they do not contain, and was never tuned on.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sweep", action="store_true", help="print the injection and toxicity threshold sweeps")
     args = parser.parse_args(argv)
 
-    from twin_guardrails.evaluation import format_report, load, predict, report, sweep
+    from twin_guardrails.evaluation import component_sweep, format_report, load, predict, report
     from twin_guardrails.input_rails import InputRails
     from twin_guardrails.retrieval_rail import RetrievalRail, format_chunk_report
 
@@ -35,12 +36,18 @@ def main(argv: list[str] | None = None) -> int:
         print(format_report(f"input rails, {split} split ({len(predictions)} prompts)", report(predictions)))
         print(format_chunk_report(f"retrieval rail, {split} split", retrieval, load("chunks.jsonl", split)))
         if args.sweep:
-            grid = [0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.99]
+            grid = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+            rows = load("prompts.jsonl", split)
             for kind in ("injection", "toxicity"):
-                print(f"-- {kind} threshold sweep ({split}): threshold, recall, benign refusal rate")
-                for threshold, recall, refusals in sweep(predictions, kind, grid):
-                    print(f"   {threshold:.2f}  {recall:.3f}  {refusals:.3f}")
+                print("\n".join(component_sweep(rails, rows, kind, grid)))
         print()
+    if args.split == "each":
+        predictions = predict(rails, load("fresh.jsonl"))
+        print(
+            format_report(
+                f"input rails, fresh set written after the rules ({len(predictions)} prompts)", report(predictions)
+            )
+        )
     return 0
 
 

@@ -167,3 +167,33 @@ def format_report(title: str, result: dict) -> str:
     )
     lines.append(f"misses: {result['misses']}")
     return "\n".join(lines)
+
+
+def component_sweep(rails: InputRails, rows: list[dict], kind: str, thresholds: list[float]) -> list[str]:
+    """What the classifier and the rules each contribute: recall on the class and refusals on benign prompts for
+    the rules alone, the classifier alone at each threshold, and both (the rail as configured)."""
+    prefixes = ("injection", "jailbreak") if kind == "injection" else ("toxic",)
+    detector = rails.injection if kind == "injection" else rails.toxicity
+    members = [r for r in rows if _group(r["cls"]) in prefixes]
+    benign = [r for r in rows if _group(r["cls"]) == "benign"]
+    scored_members = detector.score_many([r["text"] for r in members])
+    scored_benign = detector.score_many([r["text"] for r in benign])
+    lines = [f"-- {kind}: {len(members)} prompts of the class, {len(benign)} benign"]
+
+    def rate(scores, hit) -> str:
+        return f"{sum(map(hit, scores))}/{len(scores)}"
+
+    lines.append(
+        f"   rules alone: recall {rate(scored_members, lambda s: s.rule is not None)},"
+        f" benign refused {rate(scored_benign, lambda s: s.rule is not None)}"
+    )
+    top = max((s.classifier for s in scored_benign), default=0.0)
+    lines.append(f"   classifier on benign prompts: max {top:.3f}")
+    for t in thresholds:
+        lines.append(
+            f"   classifier alone >= {t:.2f}: recall {rate(scored_members, lambda s, t=t: s.classifier >= t)},"
+            f" benign refused {rate(scored_benign, lambda s, t=t: s.classifier >= t)};"
+            f" with the rules: recall {rate(scored_members, lambda s, t=t: s.rule is not None or s.classifier >= t)},"
+            f" benign refused {rate(scored_benign, lambda s, t=t: s.rule is not None or s.classifier >= t)}"
+        )
+    return lines

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 _FLAGS = re.IGNORECASE
 
-_OVERRIDE_VERB = r"(?:ignore|disregard|forget|override|bypass|skip|discard|abandon|drop|cancel|stop following|do not follow|don'?t follow|not follow)"
+_OVERRIDE_VERB = r"(?:ignore|disregard|forget|override|bypass|skip|discard|abandon|cancel|stop following|do not follow|don'?t follow|not follow)"
 _PRIOR = r"(?:previous|prior|above|earlier|preceding|initial|original|system|all|any|your|the|these|those|following|old|existing|developer'?s?)"
 _RULE_NOUN = r"(?:instructions?|instruction|directions?|directives?|rules|prompts?|guidelines|guardrails|polic(?:y|ies)|restrictions|commands?|programming|constraints|context|configuration)"
 
@@ -49,6 +49,34 @@ RULES: dict[str, tuple[re.Pattern[str], ...]] = {
             _FLAGS,
         ),
         re.compile(r"\bno longer bound by\b", _FLAGS),
+        # "set aside whatever guidance you were configured with", "your restrictions are lifted"
+        re.compile(
+            r"\b(?:set aside|put aside|abandon|discard|shed)\b\s+(?:your|whatever|all(?: of)?(?: your)?|any|the (?:operator|system|developer)'?s?)\s+(?:\w+\s+)?(?:guidance|instructions|rules|restrictions|guidelines|limitations|safeguards|guardrails|programming)\b",
+            _FLAGS,
+        ),
+        re.compile(
+            r"\b(?:your|its|all(?: of)? your|the (?:ai|assistant|model|system)'?s?)\s+(?:\w+\s+)?(?:restrictions|rules|limitations|filters|guardrails|safeguards|polic(?:y|ies)|guidelines|directions|instructions)\s+(?:are|is|have been|has been|were|have|has)\s+(?:now\s+)?(?:lifted|removed|disabled|suspended|off|turned off|void|expired|cancel+ed|revoked|gone|over)\b",
+            _FLAGS,
+        ),
+        re.compile(
+            r"\b(?:pretend|imagine|assume|act as if|as if|suppose)\b[^.!?\n]{0,20}?\b(?:safety filters?|filters|rules|restrictions|guidelines|guardrails|polic(?:y|ies)|your training)\s+(?:don'?t|do not|doesn'?t|does not|no longer)\s+(?:exist|apply|matter)",
+            _FLAGS,
+        ),
+        re.compile(r"\b(?:rules|instructions|guidelines|polic(?:y|ies)|restrictions)\s+as\s+optional\b", _FLAGS),
+        re.compile(r"\b(?:obey|follow|listen to)\s+only\s+(?:me|my)\b", _FLAGS),
+        re.compile(
+            r"\b(?:compliance|safety|content|moderation)\s+(?:checks|filters?|moderation|guardrails|mode)\s+(?:are\s+|is\s+)?(?:off|disabled|deactivated)\b",
+            _FLAGS,
+        ),
+        re.compile(
+            r"\b(?:god|unrestricted|jailbreak|dan) mode\b[^.!?\n]{0,20}?\b(?:on|enabled|active|activated)\b",
+            _FLAGS,
+        ),
+        # the same request in other languages
+        re.compile(
+            r"\b(?:ignorez|oubliez)\b[^.!?\n]{0,30}?\binstructions\b|\b(?:ignoriere|vergiss)\b[^.!?\n]{0,30}?\b(?:anweisungen|regeln)\b|\b(?:ignora|olvida)\b[^.!?\n]{0,30}?\b(?:instrucciones|istruzioni|reglas|regole)\b|\bignore as instruções\b",
+            _FLAGS,
+        ),
         re.compile(
             r"\b(?:override|bypass|disable|turn off|switch off|deactivate|ignore)\s+(?:all\s+)?(?:your\s+|the\s+)?(?:safety|content|security|ethical)\s+(?:settings|filters?|polic(?:y|ies)|protocols|guardrails|measures|guidelines|rules)",
             _FLAGS,
@@ -58,25 +86,35 @@ RULES: dict[str, tuple[re.Pattern[str], ...]] = {
         ),
         re.compile(r"\bdo not follow your (?:content )?polic", _FLAGS),
         re.compile(
-            r"\b(?:answer|respond|reply)\b[^.!?\n]{0,30}?\b(?:without any|with no|no) (?:restrictions|filter(?:ing)?|limits|censorship)",
+            r"\b(?:answer|respond|reply|act|behave|model|assistant|ai)\b[^.!?\n]{0,30}?\b(?:without any|with no|no) (?:restrictions|filter(?:ing)?|limits|limitations|censorship|safeguards)",
             _FLAGS,
         ),
         re.compile(r"\bno filter(?:ing)? whatsoever\b", _FLAGS),
         re.compile(r"\bauthori[sz]e you to (?:bypass|ignore|override|disable)", _FLAGS),
     ),
     "exfiltration": (
+        # output verb + the assistant's own instructions ("your initial instructions", "the system prompt")
         re.compile(
-            r"\b(?:(?:reveal|print|show|output|repeat|dump|display|leak|disclose|expose)(?:s|es|ed|ing)?|tell me|give me|share|write out|spell out|what (?:is|are|were))\b[^.!?\n]{0,40}?\b(?:your|the|its|my)\s+(?:full\s+|exact\s+|entire\s+|raw\s+)?(?:system|hidden|initial|original|secret|internal|developer|true|real|first)\s+(?:prompt|instructions?|message|configuration|rules|directives)",
+            r"\b(?:(?:reveal|print|show|output|repeat|dump|display|leak|disclose|expose|quote|echo|return)(?:s|es|ed|ing)?|tell me|give me|share|write out|spell out|what (?:is|are|were))\b[^.!?\n]{0,40}?\b(?:(?:your|its)\s+(?:full\s+|exact\s+|entire\s+|raw\s+)?(?:(?:system|hidden|initial|original|secret|internal|developer|true|real|first|confidential)\s+)?(?:prompt|instructions?|directives|guidance|configuration|setup)|the\s+(?:full\s+|exact\s+|raw\s+)?(?:system|hidden|secret|internal|developer|confidential)\s+(?:prompt|instructions?|message|configuration|setup text))",
+            _FLAGS,
+        ),
+        # "the instructions you were given", "the text you received at the start"
+        re.compile(
+            r"\b(?:instructions?|directions|guidance|rules|prompt|text|setup|configuration)\s+(?:that\s+)?you\s+(?:were|have been|'ve been|got|received)\s+(?:given|configured|told|provided|set up|initiali[sz]ed|programmed|at the start|before (?:this|the) conversation)",
             _FLAGS,
         ),
         re.compile(
-            r"\b(?:reveal|print|show|output|dump|display|leak|tell me)\b[^.!?\n]{0,20}?\b(?:your|the) (?:prompt|instructions|configuration|initial prompt)\b",
+            r"\b(?:your|its) (?:initial|original|system|hidden|first|full) (?:instructions|prompt)\b[^.!?\n]{0,30}?\b(?:verbatim|word for word|word-for-word|exactly|in full)",
+            _FLAGS,
+        ),
+        re.compile(
+            r"\b(?:repeat|echo|print|output|return|quote|copy)\b(?: back)?[^.!?\n]{0,20}?\b(?:everything|all|the (?:words|text)|whatever)\b[^.!?\n]{0,15}?\b(?:above|before) (?:this|the|here)",
             _FLAGS,
         ),
         re.compile(r"\brepeat (?:the|all)? ?(?:words|text|everything) (?:above|before)", _FLAGS),
         re.compile(r"\b(?:what (?:were|are) (?:they|your instructions)|print them exactly)\b", _FLAGS),
         re.compile(
-            r"\b(?:print|dump|reveal|list|output|show)\b[^.!?\n]{0,30}?\b(?:env(?:ironment)? variables|connection string|api keys|all (?:tenants?|authors|users)|other (?:users|tenants)|raw retrieved documents)",
+            r"\b(?:print|dump|reveal|list|output|show|leak|give me)\b[^.!?\n]{0,30}?\b(?:(?:your|the server'?s?|the system'?s?|the gateway'?s?|the host'?s?) (?:env(?:ironment)? variables|connection strings?|api keys|secrets|credentials)|(?:all|every|other) (?:tenants?|users?|authors?)'?s? (?:documents|data|keys|api keys|secrets)|other (?:users|tenants)|raw retrieved documents|all stored api keys|(?:every|all) tenants?'?s?)",
             _FLAGS,
         ),
     ),
@@ -87,7 +125,7 @@ RULES: dict[str, tuple[re.Pattern[str], ...]] = {
         ),
         re.compile(r"\b(?:do anything now|developer mode|jailbroken|unfiltered ai|uncensored ai|god mode)\b", _FLAGS),
         re.compile(
-            r"\b(?:pretend|act as|acting as|role-?play as|(?:let'?s|let us|we will|we'll|you will|you'll) (?:do a |play a )?role-?play|you are now|you'?re now|from now on,? you|imagine you are|you will act|you'?re an actor|play(?:ing)? the role|stay in character|in character|simulate (?:a|an|two)|if you were|suppose you (?:had|were)|you are (?:going to|a new)|let'?s play a game)\b[^\n]{0,200}?\b(?:no|without|free (?:of|from)|broken free|not (?:bound|restricted)|ignores?|never refuses?|unfiltered|uncensored|unrestricted|does not have to abide)\b[^.!?\n]{0,40}?\b(?:rules|restrictions|guidelines|filters?|polic(?:y|ies)|limits|ethic\w*|moral\w*|refus\w*|confines|censor\w*|safety|warnings|them)",
+            r"\b(?:pretend|act as|acting as|role-?play as|(?:let'?s|let us|we will|we'll|you will|you'll) (?:do a |play a )?role-?play|you are now|you'?re now|from now on,? you|imagine you are|you will act|you'?re an actor|play(?:ing)? the role|stay in character|in character|simulate (?:a|an|two)|if you were|suppose you (?:had|were)|you are (?:going to|a new)|let'?s play a game)\b[^\n]{0,200}?\b(?:no|without|free (?:of|from)|broken free|not (?:bound|restricted)|ignores?|never refuses?|unfiltered|uncensored|unrestricted|does not have to abide|answers everything|answers any(?:thing| question)|never (?:mentions?|says no|declines)|breaks? (?:the )?rules)\b[^.!?\n]{0,40}?\b(?:rules|restrictions|guidelines|filters?|polic(?:y|ies)|limits|ethic\w*|moral\w*|refus\w*|confines|censor\w*|safety|warnings|them)",
             _FLAGS,
         ),
         re.compile(
@@ -108,6 +146,16 @@ RULES: dict[str, tuple[re.Pattern[str], ...]] = {
             _FLAGS,
         ),
         re.compile(r"\byou'?re now a (?:shell|terminal)\b", _FLAGS),
+        # persona without rules: "you are Omega, an AI who answers everything"
+        re.compile(
+            r"\b(?i:you(?: are|'re))\s+[A-Z][\w-]*,?\s+(?i:an?\s+(?:\w+\s+)?(?:ai|assistant|chatbot|model)\b[^.!?\n]{0,60}?\b(?:answers everything|answers any|never (?:refuses|mentions|says no|declines)|no (?:rules|limits|restrictions|filters)|breaks? (?:the )?rules|unrestricted|unfiltered))",
+            0,
+        ),
+        # a story as the wrapper: an AI character that bypasses its guardrails or leaks data
+        re.compile(
+            r"\b(?:story|novel|screenplay|script|fiction|scene|poem|tale)\b[^\n]{0,80}?\b(?:ai|assistant|chatbot|model)\b[^\n]{0,80}?\b(?:bypass(?:ed|es)?|disabled?|broke|escaped|leak(?:ed|s)?|exfiltrat\w*)\b[^\n]{0,40}?\b(?:guardrails|rules|restrictions|safety|filters|user data|system prompt|api keys)",
+            _FLAGS,
+        ),
     ),
     "planted": (
         re.compile(
@@ -144,7 +192,7 @@ RULES: dict[str, tuple[re.Pattern[str], ...]] = {
     ),
     "encoded": (
         re.compile(
-            r"\b(?:decode|apply rot-?13|read (?:the following|this|it) backwards|reverse|translate|convert)\b[^\n]{0,60}?\b(?:and|then)\s+(?:follow|obey|do|execute|run|act on|apply)\b",
+            r"\b(?:decode|apply rot-?13|read (?:the following|this|it) backwards|reverse|translate|convert)\b[^\n]{0,60}?\b(?:and|then)\s+(?:follow|obey|do|execute|run|act on|apply|carry out|perform)\b",
             _FLAGS,
         ),
         re.compile(

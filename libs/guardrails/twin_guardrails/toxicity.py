@@ -18,7 +18,7 @@ RULES: dict[str, tuple[re.Pattern[str], ...]] = {
             _FLAGS,
         ),
         re.compile(
-            r"\b(?:should|deserves? to|must|ought to|needs? to)\s+(?:just\s+)?(?:die|be (?:killed|beaten|shot|hanged|exterminated|wiped out))\b",
+            r"\b(?:should|deserves? to|must|ought to|needs? to)\s+(?:just\s+)?(?:die|be\s+(?:\w+\s+){0,3}?(?:killed|beaten|shot|hanged|exterminated|wiped out|tortured|raped))\b",
             _FLAGS,
         ),
         re.compile(r"\bkill (?:yourself|herself|himself|themselves|urself)\b|\bkys\b", _FLAGS),
