@@ -121,7 +121,7 @@ def gateway_part(inference_url: str | None, rounds: int) -> None:
     sys.path.insert(0, str(ROOT / "tests"))
     sys.path.insert(0, str(ROOT / "tests" / "integration" / "guardrails"))
     from gateway_harness import create_rig, drop_rig, free_port, make_key, start_gateway, start_ingest, wait_until
-    from scripted_upstream import ScriptedUpstream
+    from scripted_upstream import ScriptedUpstream, routes_yaml
 
     home = Path(os.environ.get("TMPDIR", "/tmp")) / f"guardrails-bench-{os.getpid()}"
     home.mkdir(parents=True, exist_ok=True)
@@ -133,11 +133,7 @@ def gateway_part(inference_url: str | None, rounds: int) -> None:
         if inference_url is None:
             upstream = ScriptedUpstream(free_port()).start()
             routes = home / "routes.yaml"
-            routes.write_text(
-                "default_route: twin\nendpoints:\n"
-                f"  scripted: {{kind: openai, url: 'http://127.0.0.1:{upstream.port}/v1', model: scripted}}\n"
-                "routes:\n  twin: {endpoints: [scripted], retries: 0, max_tokens: 64}\n"
-            )
+            routes.write_text(routes_yaml(upstream.port, max_tokens=64))
         ingest, ingest_url = start_ingest(rig)
         services.append(ingest)
         gateway = start_gateway(

@@ -94,15 +94,10 @@ class InputRails:
         findings = self.pii.find(text, entities, secrets=policy.secrets is not InputAction.OFF)
         return findings, (time.perf_counter() - started) * 1000
 
-    def _injection(self, text: str) -> tuple[GuardrailOutcome, float]:
+    @staticmethod
+    def _timed(fn, text: str):
         started = time.perf_counter()
-        result = self.injection.score(text)
-        latency = (time.perf_counter() - started) * 1000
-        return result, latency
-
-    def _toxicity(self, text: str):
-        started = time.perf_counter()
-        result = self.toxicity.score(text)
+        result = fn(text)
         return result, (time.perf_counter() - started) * 1000
 
     # --- the whole check ------------------------------------------------------------------------
@@ -131,9 +126,9 @@ class InputRails:
         if policy.pii is not InputAction.OFF or policy.secrets is not InputAction.OFF:
             jobs["pii"] = (self._pii_and_secrets, (text, policy))
         if policy.injection is not InputAction.OFF:
-            jobs["injection"] = (self._injection, (text,))
+            jobs["injection"] = (self._timed, (self.injection.score, text))
         if policy.toxicity is not InputAction.OFF:
-            jobs["toxicity"] = (self._toxicity, (text,))
+            jobs["toxicity"] = (self._timed, (self.toxicity.score, text))
         if self.settings.workers > 1 and len(jobs) > 1:
             futures = {name: self.pool.submit(fn, *args) for name, (fn, args) in jobs.items()}
             results = {name: future.result() for name, future in futures.items()}
@@ -161,30 +156,22 @@ class InputRails:
                         detail=_entity_detail(found) or None,
                     )
                 )
-        if "injection" in results:
-            score, latency = results["injection"]
-            tripped = score.score >= self.settings.injection_threshold
-            outcomes.append(
-                GuardrailOutcome(
-                    rail="input.injection",
-                    decision=_decision(policy.injection, tripped),
-                    score=score.score,
-                    latency_ms=latency,
-                    detail=(score.rule or "classifier") if tripped else None,
+        for name, action, threshold in (
+            ("injection", policy.injection, self.settings.injection_threshold),
+            ("toxicity", policy.toxicity, self.settings.toxicity_threshold),
+        ):
+            if name in results:
+                score, latency = results[name]
+                tripped = score.score >= threshold
+                outcomes.append(
+                    GuardrailOutcome(
+                        rail=f"input.{name}",
+                        decision=_decision(action, tripped),
+                        score=score.score,
+                        latency_ms=latency,
+                        detail=(score.rule or "classifier") if tripped else None,
+                    )
                 )
-            )
-        if "toxicity" in results:
-            score, latency = results["toxicity"]
-            tripped = score.score >= self.settings.toxicity_threshold
-            outcomes.append(
-                GuardrailOutcome(
-                    rail="input.toxicity",
-                    decision=_decision(policy.toxicity, tripped),
-                    score=score.score,
-                    latency_ms=latency,
-                    detail=(score.rule or "classifier") if tripped else None,
-                )
-            )
         masked = mask(text, to_mask, reverse_map)
         verdict = InputVerdict(masked.text, masked.reverse_map, masked_entities=masked.entities)
         return self._finish(verdict, outcomes, started_ns)

@@ -101,3 +101,14 @@ class ScriptedUpstream:
 
     def saw(self, text: str) -> bool:
         return any(text in m["content"] for messages in self.requests for m in messages)
+
+
+def routes_yaml(port: int, max_tokens: int = 128) -> str:
+    """A routes file (TWIN_ROUTES_FILE) with one route `twin` on the scripted model at `port`."""
+    return (
+        "default_route: twin\n"
+        "endpoints:\n"
+        f"  scripted: {{kind: openai, url: 'http://127.0.0.1:{port}/v1', model: scripted, timeout_s: 30}}\n"
+        "routes:\n"
+        f"  twin: {{endpoints: [scripted], timeout_s: 60, retries: 0, max_tokens: {max_tokens}}}\n"
+    )

@@ -30,7 +30,7 @@ from gateway_harness import (
     start_ingest,
     wait_until,
 )
-from scripted_upstream import RUDE, ScriptedUpstream
+from scripted_upstream import RUDE, ScriptedUpstream, routes_yaml
 from twin.v1 import twin_pb2 as pb
 from twin.v1 import twin_pb2_grpc as pb_grpc
 
@@ -56,13 +56,7 @@ def world(tmp_path_factory):
     rig = create_rig(home)
     upstream = ScriptedUpstream(free_port()).start()
     routes = home / "routes.yaml"
-    routes.write_text(
-        "default_route: twin\n"
-        "endpoints:\n"
-        f"  scripted: {{kind: openai, url: 'http://127.0.0.1:{upstream.port}/v1', model: scripted, timeout_s: 30}}\n"
-        "routes:\n"
-        "  twin: {endpoints: [scripted], timeout_s: 60, retries: 0, max_tokens: 128}\n"
-    )
+    routes.write_text(routes_yaml(upstream.port))
     services = []
     try:
         ingest, ingest_url = start_ingest(rig)
