@@ -130,37 +130,34 @@ class RedisStack(Component):
     def endpoint(self) -> str:
         return f"{self.host}:{self.port}"
 
-    def _launch(self) -> None:
-        datadir = self.paths.data / "redis"
-        datadir.mkdir(parents=True, exist_ok=True)
+    def argv(self) -> list[str]:
         home = redis_stack_home()
+        return [
+            str(home / "bin" / "redis-server"),
+            "--bind",
+            self.host,
+            "--port",
+            str(self.port),
+            "--dir",
+            str(self.paths.data / "redis"),
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+            "--protected-mode",
+            "yes",
+            "--loadmodule",
+            str(home / "lib" / "redisearch.so"),
+            *REDISEARCH_ARGS,
+            "--loadmodule",
+            str(home / "lib" / "rejson.so"),
+        ]
+
+    def _launch(self) -> None:
+        (self.paths.data / "redis").mkdir(parents=True, exist_ok=True)
         lib_dir = ensure_libssl(self.paths)
         library_path = ":".join(p for p in (str(lib_dir), os.environ.get("LD_LIBRARY_PATH", "")) if p)
-        spawn(
-            [
-                str(home / "bin" / "redis-server"),
-                "--bind",
-                self.host,
-                "--port",
-                str(self.port),
-                "--dir",
-                str(datadir),
-                "--appendonly",
-                "yes",
-                "--save",
-                "",
-                "--protected-mode",
-                "yes",
-                "--loadmodule",
-                str(home / "lib" / "redisearch.so"),
-                *REDISEARCH_ARGS,
-                "--loadmodule",
-                str(home / "lib" / "rejson.so"),
-            ],
-            self.pidfile,
-            self.logfile,
-            env={"LD_LIBRARY_PATH": library_path},
-        )
+        spawn(self.argv(), self.pidfile, self.logfile, env={"LD_LIBRARY_PATH": library_path})
 
     def answers(self) -> bool:
         reply = _redis_command(self.host, self.port, "PING")
