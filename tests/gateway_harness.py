@@ -8,6 +8,7 @@ groups, databases, stores or quota keys.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -95,13 +96,21 @@ class Rig:
         return f"twin-test-gw-{self.suffix}"
 
 
-def create_rig(home: Path, *, connector: bool = True) -> Rig:
+def new_suffix() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+def rig_database(suffix: str) -> str:
+    return f"twin_test_gw_{suffix}"
+
+
+def create_rig(home: Path, *, connector: bool = True, suffix: str | None = None) -> Rig:
     from twin_cdc import connector as cdc
     from twin_ingest.db import migrate
 
     pg = PostgresSettings()
-    suffix = uuid.uuid4().hex[:10]
-    database = f"twin_test_gw_{suffix}"
+    suffix = suffix or new_suffix()
+    database = rig_database(suffix)
     with psycopg.connect(pg.dsn("postgres"), autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{database}"')
     migrate(pg.dsn(database))
@@ -255,8 +264,8 @@ def start_inference(
     return inference
 
 
-def start_ingest(rig: Rig) -> tuple[Service, str]:
-    port = free_port()
+def start_ingest(rig: Rig, port: int | None = None) -> tuple[Service, str]:
+    port = port or free_port()
     env = {**_base_env(rig), "TWIN_HTTP_PORT": str(port), "TWIN_MIGRATE_ON_START": "false"}
     service = Service("ingest", [sys.executable, "-m", "twin_ingest"], env, rig.home)
     url = f"http://127.0.0.1:{port}"
@@ -317,6 +326,40 @@ def start_gateway(
     gateway = Gateway(service, f"http://127.0.0.1:{http_port}", f"127.0.0.1:{grpc_port}")
     service.wait_http_ok(f"{gateway.rest_url}/readyz", GATEWAY_START_S)
     return gateway
+
+
+@dataclass
+class Platform:
+    """A rig with every service the gateway needs, as processes."""
+
+    rig: Rig
+    inference: Inference
+    ingest_url: str
+    gateway: Gateway
+    services: list[Service]
+
+    def stop(self) -> None:
+        for service in reversed(self.services):
+            service.stop()
+
+
+@contextlib.contextmanager
+def running_platform(home: Path):
+    """The inference server, the ingest service and the gateway (with the embedder) over a private rig."""
+    rig = create_rig(home)
+    services: list[Service] = []
+    try:
+        inference = start_inference(rig)
+        services.append(inference.service)
+        ingest, ingest_url = start_ingest(rig)
+        services.append(ingest)
+        gateway = start_gateway(rig, inference_url=inference.grpc_url, ingest_url=ingest_url)
+        services.append(gateway.service)
+        yield Platform(rig, inference, ingest_url, gateway, services)
+    finally:
+        for service in reversed(services):
+            service.stop()
+        drop_rig(rig)
 
 
 # --- Kafka ------------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import grpc
 import httpx
 import openai
 import pytest
-from gateway_harness import create_rig, drop_rig, make_key, start_gateway, start_inference, start_ingest, wait_until
+from gateway_harness import make_key, running_platform, wait_until
 from twin.v1 import twin_pb2 as pb
 from twin.v1 import twin_pb2_grpc as pb_grpc
 
@@ -24,21 +24,8 @@ MAX_TOKENS = 12
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    home = tmp_path_factory.mktemp("gateway-e2e")
-    rig = create_rig(home)
-    services = []
-    try:
-        inference = start_inference(rig)
-        services.append(inference.service)
-        ingest, ingest_url = start_ingest(rig)
-        services.append(ingest)
-        gateway = start_gateway(rig, inference_url=inference.grpc_url, ingest_url=ingest_url)
-        services.append(gateway.service)
-        yield rig, gateway, make_key(rig, TENANT)
-    finally:
-        for service in reversed(services):
-            service.stop()
-        drop_rig(rig)
+    with running_platform(tmp_path_factory.mktemp("gateway-e2e")) as platform:
+        yield platform.rig, platform.gateway, make_key(platform.rig, TENANT)
 
 
 def sse_events(response: httpx.Response) -> list[tuple[str, dict]]:

@@ -6,6 +6,8 @@ The question is embedded once here (the classifier's input); the retrieve stage 
 
 from __future__ import annotations
 
+import time
+
 from opentelemetry import trace
 
 from twin_gateway.errors import Code, GatewayError
@@ -36,7 +38,10 @@ class RouteStage(Stage):
                 reason="route_not_allowed",
             )
         ctx.route = route
+        started = time.perf_counter()
         vector = await r.run_blocking(r.retriever.embed_query, ctx.prompt_text)
+        # retrieval work done early (the retrieve stage reuses the vector): timed apart from the routing itself
+        ctx.stage_latencies_ms["embed"] = (time.perf_counter() - started) * 1000
         intent, confidence = r.intents.classify_vector(vector)
         template = TEMPLATES[intent]
         ctx.intent = intent.value

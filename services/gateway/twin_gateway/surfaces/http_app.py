@@ -38,7 +38,7 @@ _STATUS_CODES = {
 
 
 def _field(loc: tuple) -> str:
-    parts = [p for p in loc if p not in ("body", "query", "path")]
+    parts = list(loc[1:]) if loc and loc[0] in ("body", "query", "path", "header") else list(loc)
     out = ""
     for p in parts:
         if isinstance(p, int):
@@ -52,6 +52,17 @@ def _respond(request: Request, error: GatewayError) -> JSONResponse:
     if request.url.path.startswith(OPENAI_PATHS):
         return openai_api.openai_error(error)
     return rest_api.error_response(error)
+
+
+def _allowed_methods(app: FastAPI, request: Request) -> set[str]:
+    from starlette.routing import Match
+
+    methods: set[str] = set()
+    for route in app.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return methods
 
 
 class BodyLimit:
@@ -81,7 +92,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise _TooLarge
+                    raise _TooLarge(self.max_bytes)
             return message
 
         async def tracked_send(message):
@@ -96,8 +107,12 @@ class BodyLimit:
                 await _respond(Request(scope), error)(scope, receive, send)
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(StarletteHTTPException):
+    """Raised while the body is read; an HTTPException, so FastAPI (which turns other errors met while reading a
+    body into 400) lets it through as the 413 it is."""
+
+    def __init__(self, max_bytes: int = 0):
+        super().__init__(413, f"larger than the limit of {max_bytes} bytes")
 
 
 def build_app(runtime: GatewayRuntime, lifespan=None) -> FastAPI:
@@ -142,9 +157,15 @@ def build_app(runtime: GatewayRuntime, lifespan=None) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(exc.status_code, Code.INTERNAL if exc.status_code >= 500 else Code.INVALID_ARGUMENT)
-        error = GatewayError(code, str(exc.detail))
+        field = "body" if exc.status_code in (400, 413) else None  # FastAPI's "error parsing the body", our 413
+        message = f"body: {exc.detail}" if field else str(exc.detail)
+        error = GatewayError(code, message, field=field)
         response = _respond(request, error)
         response.status_code = exc.status_code
+        for name, value in (exc.headers or {}).items():
+            response.headers[name] = value
+        if exc.status_code == 405:  # every method of the path (Starlette lists only the first route's)
+            response.headers["Allow"] = ", ".join(sorted(_allowed_methods(app, request)))
         return response
 
     @app.exception_handler(GatewayError)

@@ -30,7 +30,7 @@ from twin_gateway.pipeline.context import GatewayRequest, Generation, Operation,
 from twin_gateway.service import GatewayRuntime
 from twin_gateway.surfaces import rest_models as rm
 from twin_gateway.surfaces import translate
-from twin_gateway.surfaces.rest_api import bearer, primed, server_timing
+from twin_gateway.surfaces.rest_api import bearer, primed, server_timing, surrogate_field
 
 OPENAI = Surface.OPENAI
 EMBEDDING_MODELS = ("twin-embed",)
@@ -82,6 +82,31 @@ class EmbeddingRequest(_Strict):
     user: str | None = None
 
 
+class OpenAIErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class OpenAIError(BaseModel):
+    error: OpenAIErrorDetail
+
+
+ERRORS = {
+    status: {"model": OpenAIError, "description": text}
+    for status, text in {
+        400: "invalid_request_error (a guardrail block: code content_filter)",
+        401: "authentication_error: missing, malformed, unknown or revoked API key",
+        403: "permission_error: the key lacks the scope or may not use the route (model)",
+        413: "the body is over the configured limit",
+        429: "rate_limit_error: a quota of the key (Retry-After says when to retry)",
+        503: "service_unavailable_error: a dependency is down",
+        504: "timeout_error",
+    }.items()
+}
+
+
 def openai_error(error: GatewayError) -> JSONResponse:
     """The OpenAI error shape; a guardrail block is a 400 with code content_filter, as OpenAI answers it."""
     body = error.openai_body()
@@ -101,6 +126,9 @@ def _content(message: Message, index: int) -> str:
 
 
 def chat_request(body: ChatCompletionRequest, limits) -> GatewayRequest:
+    field = surrogate_field(body.model_dump())
+    if field is not None:
+        raise invalid(field, "contains a lone surrogate (not valid Unicode text)")
     if len(body.messages) > limits.max_messages:
         raise invalid("messages", f"has {len(body.messages)} messages; the limit is {limits.max_messages}")
     turns = [(i, m) for i, m in enumerate(body.messages) if m.role in ("user", "assistant")]
@@ -190,7 +218,7 @@ def _finish(ctx: RequestContext) -> str:
 
 
 def build_router(gateway: GatewayRuntime) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["openai"])
+    router = APIRouter(prefix="/v1", tags=["openai"], responses=ERRORS)
     limits = gateway.settings.limits
 
     @router.post("/chat/completions", summary="OpenAI chat completions: a RAG answer over the caller's tenant")

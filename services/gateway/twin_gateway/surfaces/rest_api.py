@@ -60,7 +60,7 @@ def bearer(request: Request) -> str | None:
 def to_message(body: dict, message_class):
     """A REST body (lower-case document kinds) as its twin.v1 message; text that is not valid Unicode (a lone
     surrogate, which JSON can spell) is refused naming its field."""
-    field = _surrogate_field(body)
+    field = surrogate_field(body)
     if field is not None:
         raise invalid(field, "contains a lone surrogate (not valid Unicode text)")
     try:
@@ -69,18 +69,18 @@ def to_message(body: dict, message_class):
         raise GatewayError(Code.INVALID_ARGUMENT, f"body: {exc}", field="body") from None
 
 
-def _surrogate_field(value, path: str = "") -> str | None:
+def surrogate_field(value, path: str = "") -> str | None:
     if isinstance(value, str):
         return path or "body" if any("\ud800" <= ch <= "\udfff" for ch in value) else None
     if isinstance(value, dict):
         for key, item in value.items():
             key_path = f"{path}.{key}" if path else str(key)
-            found = _surrogate_field(key, key_path) or _surrogate_field(item, key_path)
+            found = surrogate_field(key, key_path) or surrogate_field(item, key_path)
             if found:
                 return found
     if isinstance(value, list):
         for i, item in enumerate(value):
-            found = _surrogate_field(item, f"{path}[{i}]")
+            found = surrogate_field(item, f"{path}[{i}]")
             if found:
                 return found
     return None
