@@ -11,6 +11,7 @@ is the `twin_cache_invalidation_delay_seconds` histogram.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from datetime import UTC, datetime
@@ -40,17 +41,26 @@ class CacheInvalidator:
     ):
         settings = cache.settings
         self.cache = cache
+        self.bootstrap_servers = bootstrap_servers or settings.kafka.bootstrap_servers
+        self.group_id = group_id or settings.group_id
+        self.topic = topic or settings.topic
         self.max_backoff_s = max_backoff_s
         self.handled = 0
-        self.broker = KafkaBroker(bootstrap_servers or settings.kafka.bootstrap_servers)
-        subscriber = self.broker.subscriber(
-            topic or settings.topic,
-            group_id=group_id or settings.group_id,
+        self.running = False
+        self.broker = self._broker()
+        self._starting: asyncio.Task | None = None
+
+    def _broker(self) -> KafkaBroker:
+        broker = KafkaBroker(self.bootstrap_servers)
+        subscriber = broker.subscriber(
+            self.topic,
+            group_id=self.group_id,
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.MANUAL,
             fetch_max_wait_ms=50,
         )
         subscriber(self.handle)
+        return broker
 
     async def handle(self, msg: KafkaMessage) -> None:
         try:
@@ -93,10 +103,39 @@ class CacheInvalidator:
         return removed
 
     async def start(self) -> None:
+        """Connect and consume; raises when Kafka cannot be reached."""
         await self.broker.start()
+        self.running = True
+
+    def start_in_background(self) -> asyncio.Task:
+        """Start without waiting for Kafka: retried with backoff until it connects, so a Kafka outage never keeps
+        the gateway from starting (meanwhile a hit is still checked against the documents' content hashes)."""
+
+        async def keep_trying() -> None:
+            backoff = 0.5
+            while True:
+                try:
+                    await self.start()
+                    return
+                except Exception as exc:  # Kafka unreachable: a fresh broker on the next try
+                    log.warning("cache invalidator cannot reach Kafka (%r); retrying in %.1f s", exc, backoff)
+                    with contextlib.suppress(Exception):
+                        await self.broker.stop()
+                    self.broker = self._broker()
+                    await asyncio.sleep(backoff)
+                    backoff = min(self.max_backoff_s, backoff * 2)
+
+        self._starting = asyncio.get_running_loop().create_task(keep_trying())
+        return self._starting
 
     async def stop(self) -> None:
-        await self.broker.stop()
+        if self._starting is not None and not self._starting.done():
+            self._starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._starting
+        with contextlib.suppress(Exception):
+            await self.broker.stop()
+        self.running = False
 
 
 def _epoch(moment: datetime) -> float:

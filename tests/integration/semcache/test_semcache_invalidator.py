@@ -4,6 +4,7 @@ removes its cached answers within a measured delay; a create removes nothing."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 
 from kafka import KafkaProducer
@@ -58,3 +59,22 @@ def test_updates_and_deletes_invalidate_within_a_measured_delay(make_cache, uniq
     assert not cache.lookup(questions["doc-d"], scope).hit
     assert cache.metrics.invalidation_delay._sum.get() > 0
     print(f"invalidation delays after the event was sent (ms): {[round(d * 1000, 1) for d in delays]}")
+
+
+def test_kafka_unreachable_at_start_is_waited_out_in_the_background(make_cache):
+    """The gateway starts with Kafka down (a Kafka outage never fails a request): the invalidator keeps trying in the
+    background instead of failing the start."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = f"127.0.0.1:{probe.getsockname()[1]}"  # nothing listens there once the probe is closed
+
+    async def scenario() -> tuple[bool, bool]:
+        invalidator = CacheInvalidator(make_cache(), bootstrap_servers=dead, max_backoff_s=0.5)
+        task = invalidator.start_in_background()
+        await asyncio.sleep(3)
+        still_trying = not task.done() and not invalidator.running
+        await invalidator.stop()
+        return still_trying, task.done()
+
+    still_trying, stopped = asyncio.run(scenario())
+    assert still_trying and stopped

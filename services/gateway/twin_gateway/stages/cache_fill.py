@@ -41,7 +41,7 @@ class CacheFillStage(Stage):
 
     async def start(self) -> None:
         self.invalidator = CacheInvalidator(self.cache)
-        await self.invalidator.start()
+        self.invalidator.start_in_background()  # Kafka down never keeps the gateway from starting
 
     async def close(self) -> None:
         if self._writes:
