@@ -272,7 +272,10 @@ def _semantic_cache(settings: CacheSettings, embed: Embed, dimension: int, clien
     return SemanticCache(
         name=f"{settings.namespace}:semantic",
         distance_threshold=1.0 - settings.similarity_threshold,
-        ttl=settings.ttl_s,
+        # no cache-wide TTL: each entry gets its TTL when stored (`fill`), fixed from then on. redisvl would
+        # refresh a cache-wide TTL on every hit, and a popular answer would never expire: a new document that would
+        # change it invalidates nothing (only updates and deletes do), so the TTL is what bounds that staleness.
+        ttl=None,
         vectorizer=vectorizer,
         filterable_fields=[
             {"name": "tenant", "type": "tag"},

@@ -23,7 +23,7 @@ class CacheSettings(BaseSettings):
     similarity_threshold: float = 0.86
     lookalike_guard: bool = True
     candidates: int = 3  # nearest cached questions examined per lookup (the first that passes the guard wins)
-    ttl_s: int = 24 * 3600  # every entry expires (sliding on a semantic hit)
+    ttl_s: int = 24 * 3600  # every entry expires this long after it was stored (not extended by hits)
     max_entries_per_tenant: int = 10_000  # oldest entries are evicted past this
     # Invalidation: the consumer of DocumentIndexed events
     topic: str = DOCUMENTS_INDEXED

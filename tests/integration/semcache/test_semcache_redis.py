@@ -83,8 +83,8 @@ def test_a_fill_that_raced_an_invalidation_withdraws_itself(make_cache):
     assert cache.fill(Q, scope, _entry(scope, Q, "fresh [1]."), requested_at=time.time())
 
 
-def test_size_limit_evicts_the_oldest_and_ttl_expires_entries(make_cache):
-    cache = make_cache(max_entries_per_tenant=4, ttl_s=2)
+def test_size_limit_evicts_the_oldest(make_cache):
+    cache = make_cache(max_entries_per_tenant=4)
     scope = Scope("tenant-a", "twin", "v1", "tpl-1")
     questions = ["What is CDC?", "What is a replication slot?", "Why small batches?"]
     for question in questions:
@@ -93,4 +93,13 @@ def test_size_limit_evicts_the_oldest_and_ttl_expires_entries(make_cache):
     assert cache.client.zcard(cache._entries("tenant-a")) == 4
     assert cache.lookup(questions[0], scope).kind is CacheHit.NONE
     assert cache.lookup(questions[2], scope).kind is CacheHit.EXACT
-    assert _wait(lambda: cache.lookup(questions[2], scope).kind is CacheHit.NONE, timeout=30)
+
+
+def test_entries_expire_after_their_ttl(make_cache):
+    cache = make_cache(ttl_s=3)
+    scope = Scope("tenant-a", "twin", "v1", "tpl-1")
+    cache.fill(Q, scope, _entry(scope, Q, "a [1]."), requested_at=time.time())
+    keys = [k.decode() for k in cache.client.zrange(cache._entries("tenant-a"), 0, -1)]
+    assert len(keys) == 2 and all(0 < cache.client.pttl(k) <= 3000 for k in keys)  # exact and semantic entry
+    assert _wait(lambda: cache.lookup(Q, scope).kind is CacheHit.NONE, timeout=30)
+    assert not any(cache.client.exists(k) for k in keys)
