@@ -137,7 +137,7 @@ def test_cached_answer_is_dropped_after_its_document_is_edited_and_never_crosses
             other_after_edit = await ask(QUESTION, "tenant-b")
             await settle()
             scope = scope_of(after_edit, "7")
-            cached_before_event = cache.lookup(QUESTION, scope).hit  # the fresh answer was stored again
+            cached_before_event = cache.lookup(QUESTION, scope).hit  # the answer made after the edit was stored
 
             # the DocumentIndexed event removes every entry citing the document, exact and semantic
             producer = KafkaProducer(bootstrap_servers=bootstrap)

@@ -19,7 +19,7 @@ from twin_semcache.policy import fill_skip
 
 from twin_gateway.pipeline.context import RequestContext
 from twin_gateway.pipeline.stage import Stage
-from twin_gateway.stages.cache_lookup import LOOKED_UP, cache_for, cacheable_request, scope_of
+from twin_gateway.stages.cache_lookup import LOOKED_UP, MISSED_AT, cache_for, cacheable_request, scope_of
 from twin_gateway.stages.input_rails import PERSONAL
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,9 @@ class CacheFillStage(Stage):
             model_version=ctx.model_version,
             template_version=ctx.template_version,
         )
-        requested_at = time.time() - ctx.elapsed_ms() / 1000
+        # what the answer was made from was retrieved after the lookup missed: a document changed after that makes
+        # the entry withdraw itself (twin_semcache.cache: the fill race)
+        requested_at = ctx.log_fields.get(MISSED_AT) or time.time() - ctx.elapsed_ms() / 1000
         task = asyncio.get_running_loop().create_task(self._store(ctx, entry, requested_at))
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import time
 
 from opentelemetry import trace
 from twin_common.events import CacheHit
@@ -28,7 +29,8 @@ from twin_gateway.pipeline.stage import Stage
 from twin_gateway.stages.input_rails import PERSONAL
 
 log = logging.getLogger(__name__)
-LOOKED_UP = "cache_scope"  # ctx.log_fields key: the scope the lookup used (the fill stage stores under it)
+LOOKED_UP = "cache_scope"  # ctx.log_fields key: the model version the lookup's scope used
+MISSED_AT = "cache_missed_at"  # ctx.log_fields key: when the lookup missed (epoch s): retrieval starts after it
 
 
 def cache_for(resources) -> AnswerCache | None:
@@ -109,6 +111,7 @@ class CacheLookupStage(Stage):
         if result.refused:
             span.set_attribute("twin.cache.refused", result.refused)
         if not result.hit:
+            ctx.log_fields[MISSED_AT] = time.time()
             return
         entry = result.entry
         if entry.document_ids and r.settings.rag.verify_citations:
@@ -117,6 +120,7 @@ class CacheLookupStage(Stage):
                 for document in changed:
                     await r.run_blocking(self.cache.invalidate, ctx.tenant_id, document)
                 span.set_attribute("twin.cache.kind", "stale")
+                ctx.log_fields[MISSED_AT] = time.time()
                 return
         ctx.cache_hit = CacheHit(result.kind)
         ctx.cache_similarity = result.similarity
