@@ -128,11 +128,12 @@ async def gateway_level(url: str, key: str, clients: int, per_client: int, max_t
             async with http.stream(
                 "POST", "/v1/ask/stream", json={"question": question, "generation": {"max_tokens": max_tokens}}
             ) as response:
-                async for line in response.aiter_lines():
+                lines = response.aiter_lines()
+                async for line in lines:
                     if line.startswith("data: ") and '"delta":""' not in line:
                         ttft.append((time.perf_counter() - started) * 1000)
                         break
-                async for _ in response.aiter_lines():
+                async for _ in lines:  # the rest of the answer
                     pass
 
         await asyncio.gather(*(streamer(i) for i in range(clients)))
@@ -209,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         for clients, n in zip(levels, per_client):
             result = asyncio.run(gateway_level(gateway.rest_url, key, clients, n, args.max_tokens))
-            direct = direct_level(inference.grpc_url, inference.llm_name, clients, n, args.max_tokens)
+            direct = direct_level(inference.grpc_url, "twin-llm", clients, n, args.max_tokens)
             row = {
                 "clients": clients,
                 "requests": len(result["e2e"]),

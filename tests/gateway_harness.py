@@ -242,7 +242,8 @@ class Inference:
 def start_inference(
     rig: Rig, *, llm_name: str | None = None, http_port: int | None = None, grpc_port: int | None = None
 ) -> Inference:
-    """The model server with twin-llm only (the gateway embeds in process), under a unique registry name."""
+    """The model server with twin-llm only (the gateway embeds in process). It serves the model as `twin-llm`;
+    `llm_name` is the MLflow name it would load a registered version from (unique, so it keeps the bundled one)."""
     http_port, grpc_port = http_port or free_port(), grpc_port or free_port()
     llm_name = llm_name or f"test-gw-llm-{rig.suffix}"
     env = {

@@ -29,6 +29,9 @@ from twin.v1 import twin_pb2 as pb
 
 MAX_BODY = 64_000
 
+# services start inside the first test's time (a shared machine starts a model server in minutes)
+pytestmark = pytest.mark.timeout(1800)
+
 
 SUFFIX = new_suffix()
 INGEST_PORT = free_port()  # the real ingest service runs there (started with the rig)

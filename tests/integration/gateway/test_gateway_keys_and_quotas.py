@@ -17,6 +17,9 @@ from gateway_harness import create_rig, drop_rig, make_key, start_gateway
 from twin.v1 import twin_pb2 as pb
 from twin.v1 import twin_pb2_grpc as pb_grpc
 
+# services start inside the first test's time (a shared machine starts a model server in minutes)
+pytestmark = pytest.mark.timeout(1200)
+
 
 @pytest.fixture(scope="module")
 def replicas(tmp_path_factory):

@@ -18,6 +18,9 @@ from gateway_harness import events_of, make_key, running_platform, start_gateway
 
 SECRET = "The vault combination of tenant B is 4-8-15-16-23-42, kept in the quokka drawer."
 
+# services start inside the first test's time (a shared machine starts a model server in minutes)
+pytestmark = pytest.mark.timeout(1800)
+
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):

@@ -107,7 +107,7 @@ class Usage(_message.Message):
     def __init__(self, prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ...) -> None: ...
 
 class AskResponse(_message.Message):
-    __slots__ = ("request_id", "answer", "citations", "usage", "model", "model_version", "cache_hit", "route", "intent", "template_version", "cache_kind", "cache_similarity", "finish_reason", "retracted", "guardrails")
+    __slots__ = ("request_id", "answer", "citations", "usage", "model", "model_version", "cache_hit", "route", "intent", "template_version", "cache_kind", "cache_similarity", "finish_reason", "retracted", "guardrails", "endpoint")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     ANSWER_FIELD_NUMBER: _ClassVar[int]
     CITATIONS_FIELD_NUMBER: _ClassVar[int]
@@ -123,6 +123,7 @@ class AskResponse(_message.Message):
     FINISH_REASON_FIELD_NUMBER: _ClassVar[int]
     RETRACTED_FIELD_NUMBER: _ClassVar[int]
     GUARDRAILS_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     answer: str
     citations: _containers.RepeatedCompositeFieldContainer[Citation]
@@ -138,10 +139,11 @@ class AskResponse(_message.Message):
     finish_reason: str
     retracted: bool
     guardrails: _containers.RepeatedCompositeFieldContainer[GuardrailDecision]
-    def __init__(self, request_id: _Optional[str] = ..., answer: _Optional[str] = ..., citations: _Optional[_Iterable[_Union[Citation, _Mapping]]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., model: _Optional[str] = ..., model_version: _Optional[str] = ..., cache_hit: _Optional[bool] = ..., route: _Optional[str] = ..., intent: _Optional[str] = ..., template_version: _Optional[str] = ..., cache_kind: _Optional[str] = ..., cache_similarity: _Optional[float] = ..., finish_reason: _Optional[str] = ..., retracted: _Optional[bool] = ..., guardrails: _Optional[_Iterable[_Union[GuardrailDecision, _Mapping]]] = ...) -> None: ...
+    endpoint: str
+    def __init__(self, request_id: _Optional[str] = ..., answer: _Optional[str] = ..., citations: _Optional[_Iterable[_Union[Citation, _Mapping]]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., model: _Optional[str] = ..., model_version: _Optional[str] = ..., cache_hit: _Optional[bool] = ..., route: _Optional[str] = ..., intent: _Optional[str] = ..., template_version: _Optional[str] = ..., cache_kind: _Optional[str] = ..., cache_similarity: _Optional[float] = ..., finish_reason: _Optional[str] = ..., retracted: _Optional[bool] = ..., guardrails: _Optional[_Iterable[_Union[GuardrailDecision, _Mapping]]] = ..., endpoint: _Optional[str] = ...) -> None: ...
 
 class AskStreamChunk(_message.Message):
-    __slots__ = ("request_id", "delta", "done", "citations", "usage", "model", "model_version", "route", "intent", "template_version", "cache_hit", "cache_kind", "cache_similarity", "finish_reason", "retracted", "guardrails")
+    __slots__ = ("request_id", "delta", "done", "citations", "usage", "model", "model_version", "route", "intent", "template_version", "cache_hit", "cache_kind", "cache_similarity", "finish_reason", "retracted", "guardrails", "endpoint")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     DELTA_FIELD_NUMBER: _ClassVar[int]
     DONE_FIELD_NUMBER: _ClassVar[int]
@@ -158,6 +160,7 @@ class AskStreamChunk(_message.Message):
     FINISH_REASON_FIELD_NUMBER: _ClassVar[int]
     RETRACTED_FIELD_NUMBER: _ClassVar[int]
     GUARDRAILS_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     delta: str
     done: bool
@@ -174,7 +177,8 @@ class AskStreamChunk(_message.Message):
     finish_reason: str
     retracted: bool
     guardrails: _containers.RepeatedCompositeFieldContainer[GuardrailDecision]
-    def __init__(self, request_id: _Optional[str] = ..., delta: _Optional[str] = ..., done: _Optional[bool] = ..., citations: _Optional[_Iterable[_Union[Citation, _Mapping]]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., model: _Optional[str] = ..., model_version: _Optional[str] = ..., route: _Optional[str] = ..., intent: _Optional[str] = ..., template_version: _Optional[str] = ..., cache_hit: _Optional[bool] = ..., cache_kind: _Optional[str] = ..., cache_similarity: _Optional[float] = ..., finish_reason: _Optional[str] = ..., retracted: _Optional[bool] = ..., guardrails: _Optional[_Iterable[_Union[GuardrailDecision, _Mapping]]] = ...) -> None: ...
+    endpoint: str
+    def __init__(self, request_id: _Optional[str] = ..., delta: _Optional[str] = ..., done: _Optional[bool] = ..., citations: _Optional[_Iterable[_Union[Citation, _Mapping]]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., model: _Optional[str] = ..., model_version: _Optional[str] = ..., route: _Optional[str] = ..., intent: _Optional[str] = ..., template_version: _Optional[str] = ..., cache_hit: _Optional[bool] = ..., cache_kind: _Optional[str] = ..., cache_similarity: _Optional[float] = ..., finish_reason: _Optional[str] = ..., retracted: _Optional[bool] = ..., guardrails: _Optional[_Iterable[_Union[GuardrailDecision, _Mapping]]] = ..., endpoint: _Optional[str] = ...) -> None: ...
 
 class SearchRequest(_message.Message):
     __slots__ = ("query", "filters", "top_k", "rerank")

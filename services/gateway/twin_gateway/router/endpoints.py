@@ -66,12 +66,14 @@ class ModelEndpoint:
 
 
 def _map_inference_error(exc: Exception) -> EndpointError:
-    from twin_inference_client.errors import InferenceTimeout, InvalidRequest, ModelUnavailable
+    from twin_inference_client.errors import InferenceTimeout, InvalidRequest, ModelNotFound, ModelUnavailable
 
     if isinstance(exc, InvalidRequest):
         return EndpointError(str(exc), invalid=True, kind="invalid")
     if isinstance(exc, InferenceTimeout):
         return EndpointError(str(exc), retryable=True, kind="timeout")
+    if isinstance(exc, ModelNotFound):  # the route names a model this endpoint does not serve: configuration
+        return EndpointError(str(exc), kind="model_not_found")
     if isinstance(exc, ModelUnavailable):
         return EndpointError(str(exc), retryable=True, kind="unavailable")
     return EndpointError(f"{type(exc).__name__}: {exc}", kind="error")

@@ -191,6 +191,7 @@ def _twin(ctx: RequestContext) -> dict:
         "request_id": ctx.request_id,
         "model": ctx.model,
         "model_version": ctx.model_version,
+        "endpoint": ctx.endpoint,
         "route": ctx.route,
         "intent": ctx.intent,
         "template_version": ctx.template_version,

@@ -124,6 +124,7 @@ class AskResponse(_Response):
     finish_reason: str
     retracted: bool
     guardrails: list[GuardrailDecision]
+    endpoint: str
 
 
 class AskStreamChunk(_Response):
@@ -145,6 +146,7 @@ class AskStreamChunk(_Response):
     finish_reason: str
     retracted: bool
     guardrails: list[GuardrailDecision]
+    endpoint: str
 
 
 class SearchHit(_Response):

@@ -245,6 +245,7 @@ def _final_fields(ctx: RequestContext) -> dict:
         "finish_reason": ctx.finish_reason or "",
         "retracted": ctx.retracted,
         "guardrails": guardrails(ctx),
+        "endpoint": ctx.endpoint or "",
     }
 
 
