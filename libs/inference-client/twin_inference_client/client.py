@@ -223,7 +223,9 @@ class InferenceClient:
     def _infer(self, model: str, inputs: list, outputs: list[str]):
         if self.protocol == "http":
             requested = [self._triton.InferRequestedOutput(name, binary_data=True) for name in outputs]
-            return self._retrying(lambda: self._client.infer(model, inputs, outputs=requested), model)
+            # the caller's trace context (gRPC calls get it from the OpenTelemetry gRPC instrumentation)
+            headers = _trace_headers()
+            return self._retrying(lambda: self._client.infer(model, inputs, outputs=requested, headers=headers), model)
         requested = [self._triton.InferRequestedOutput(name) for name in outputs]
         return self._retrying(
             lambda: self._client.infer(model, inputs, outputs=requested, client_timeout=self.timeout_s), model
@@ -241,6 +243,15 @@ class InferenceClient:
                     raise error from exc
             time.sleep(self.backoff_s * (2**attempt) * (0.5 + random.random()))
         raise AssertionError("unreachable")
+
+
+def _trace_headers() -> dict[str, str]:
+    """W3C trace context of the current span as HTTP headers (empty when nothing is traced)."""
+    from opentelemetry import propagate
+
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
 
 
 def _check_texts(texts: Sequence[str], what: str) -> None:

@@ -21,9 +21,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from twin_common.settings import RedisSettings
-
-from twin_localstack.components import Component, _host_port
+from twin_localstack.components import Redis
 from twin_localstack.paths import StackPaths
 from twin_localstack.process import spawn
 
@@ -115,20 +113,10 @@ def _redis_command(host: str, port: int, *args: str, timeout: float = 1.0) -> by
         return None
 
 
-class RedisStack(Component):
-    """redis-stack-server 7.4 with RediSearch and RedisJSON: Feast's online store, the embedder's author ledger,
-    the gateway's quotas and its semantic cache. Append-only file on, as before."""
-
-    name = "redis"
-    start_timeout = 30.0
-
-    def __init__(self, paths: StackPaths):
-        super().__init__(paths)
-        hostport = RedisSettings().url.split("//", 1)[1].split("/", 1)[0]
-        self.host, self.port = _host_port(hostport)
-
-    def endpoint(self) -> str:
-        return f"{self.host}:{self.port}"
+class RedisStack(Redis):
+    """redis-stack-server 7.4 with RediSearch and RedisJSON in the place of the plain Redis component (same name,
+    host, port, data folder and append-only file): Feast's online store, the embedder's author ledger, the
+    gateway's quotas and its semantic cache."""
 
     def argv(self) -> list[str]:
         home = redis_stack_home()

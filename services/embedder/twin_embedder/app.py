@@ -18,6 +18,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from opentelemetry import trace
 from twin_common.events import DeadLetter, DebeziumEnvelope, DocumentIndexed
+from twin_common.telemetry.kafka import batch_process_span, debezium_trace_context, extract_context, send_span
 from twin_common.topics import dead_letter_topic
 
 from twin_embedder.metrics import EmbedderMetrics, consumer_lag
@@ -60,16 +61,17 @@ class EmbedderConsumer:
     async def handle(self, msg: KafkaMessage) -> None:
         records = msg.raw_message if isinstance(msg.raw_message, tuple | list) else (msg.raw_message,)
         started = time.perf_counter()
-        with tracer.start_as_current_span("embedder.batch") as span:
-            span.set_attribute("messages", len(records))
+        # Continue each change's trace: from the headers when the CDC forwarder set them, else from the traceparent
+        # the ingest request wrote into the row (Debezium copies no headers from the database).
+        contexts = [extract_context(r.headers) or debezium_trace_context(r.value) for r in records]
+        with batch_process_span(records, group=self.settings.group_id, contexts=contexts):
             try:
                 applied = await asyncio.to_thread(self._apply_records, list(records))
             except Exception as exc:  # noqa: BLE001 - isolate the failing message(s)
                 log.warning("batch of %d failed (%s); replaying message by message", len(records), exc)
                 applied = await self._apply_one_by_one(list(records))
-            with tracer.start_as_current_span("embedder.publish"):
-                for result in applied:
-                    await self._publish_indexed(result)
+            for result in applied:
+                await self._publish_indexed(result)
             with tracer.start_as_current_span("embedder.commit"):
                 await msg.ack()
         self.stats.batches += 1
@@ -117,8 +119,8 @@ class EmbedderConsumer:
             attempts=attempts,
             consumer_group=self.settings.group_id,
         )
-        with tracer.start_as_current_span("embedder.dead_letter"):
-            await self.broker.publish(event.to_bytes(), self.dlq_topic, key=record.key)
+        with send_span(self.dlq_topic, key=record.key) as headers:
+            await self.broker.publish(event.to_bytes(), self.dlq_topic, key=record.key, headers=headers)
         self.stats.dead_letters += 1
         self.metrics.dead_letters.inc()
         log.error(
@@ -131,16 +133,19 @@ class EmbedderConsumer:
         )
 
     async def _publish_indexed(self, result: Applied) -> None:
-        event = DocumentIndexed(
-            tenant_id=result.tenant_id,
-            document_id=result.document_id,
-            content_hash=result.content_hash,
-            op=result.op,
-            chunk_count=result.chunk_count,
-            embedding_model=self.pipeline.indexer.embedder.model_name,
-            source_lsn=result.source_lsn,
-        )
-        await self.broker.publish(event.to_bytes(), self.settings.indexed_topic, key=result.document_id.encode())
+        key = result.document_id.encode()
+        with send_span(self.settings.indexed_topic, key=key) as headers:
+            event = DocumentIndexed(
+                tenant_id=result.tenant_id,
+                document_id=result.document_id,
+                content_hash=result.content_hash,
+                op=result.op,
+                chunk_count=result.chunk_count,
+                embedding_model=self.pipeline.indexer.embedder.model_name,
+                source_lsn=result.source_lsn,
+                traceparent=headers.get("traceparent"),  # the header's context, kept with the event
+            )
+            await self.broker.publish(event.to_bytes(), self.settings.indexed_topic, key=key, headers=headers)
 
     # --- lifecycle ----------------------------------------------------------------------------
 

@@ -3,8 +3,7 @@ admits one process, so tests and operators inspect it through the worker)."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi import FastAPI
 from twin_common.health import HealthRegistry
 from twin_common.service import build_http_app
 from twin_search.vectorstore.base import SearchFilter
@@ -16,12 +15,8 @@ from twin_embedder.settings import EmbedderSettings
 def build_app(settings: EmbedderSettings, consumer: EmbedderConsumer) -> FastAPI:
     health = HealthRegistry()
     health.add("kafka", lambda: consumer.broker.running)
-    app = build_http_app(settings, health)
+    app = build_http_app(settings, health, metrics_registries=[consumer.metrics.registry])
     pipeline = consumer.pipeline
-
-    @app.get("/metrics")
-    def metrics() -> Response:
-        return Response(generate_latest(consumer.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/v1/stats")
     def stats() -> dict:

@@ -16,10 +16,13 @@ from concurrent import futures
 import kserve
 from grpc import aio
 from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
+from kserve.model_server import app as kserve_rest_app
 from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc
 from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor, LoggingInterceptor
 from kserve.protocol.grpc.servicer import InferenceServicer
 from kserve.protocol.rest.server import RESTServer
+from twin_common.telemetry.instrumentation import instrument_fastapi_app
+from twin_common.telemetry.metrics import grpc_server_metrics_interceptor
 
 from twin_inference.grpc_stream import stream_handler
 
@@ -69,10 +72,11 @@ class TwinModelServer(kserve.ModelServer):
             timeout_keep_alive=self.timeout_keep_alive,
         )
         rest.config.host = self.host  # RESTServer hard-codes 0.0.0.0
+        instrument_fastapi_app(kserve_rest_app)  # KServe's app: server spans and RED metrics (its /metrics serves them)
         self._rest_server = rest
         self._grpc = aio.server(
             futures.ThreadPoolExecutor(max_workers=self.max_threads),
-            interceptors=(LoggingInterceptor(), ExceptionToStatusInterceptor()),
+            interceptors=(LoggingInterceptor(), ExceptionToStatusInterceptor(), grpc_server_metrics_interceptor()),
             options=[
                 ("grpc.max_send_message_length", GRPC_MAX_MESSAGE_BYTES),
                 ("grpc.max_receive_message_length", GRPC_MAX_MESSAGE_BYTES),

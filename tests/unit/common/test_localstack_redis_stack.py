@@ -5,9 +5,9 @@ import socket
 import threading
 from pathlib import Path
 
-from twin_localstack.components import all_components
 from twin_localstack.paths import StackPaths
 from twin_localstack.redis_stack import RedisStack, redis_stack_home
+from twin_localstack.registry import all_components
 
 
 def test_redis_component_is_redis_stack_with_search_and_json_only(tmp_path):
