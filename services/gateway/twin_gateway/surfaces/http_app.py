@@ -11,8 +11,7 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from twin_common.service import build_http_app
 
@@ -115,6 +114,19 @@ class _TooLarge(StarletteHTTPException):
         super().__init__(413, f"larger than the limit of {max_bytes} bytes")
 
 
+class _RuntimeRegistry:
+    """The running gateway's own registry (its metrics, the rails' and the cache's), read at each scrape: the app
+    and its /metrics (twin_common's, with the process-wide RED metrics) exist before the runtime has started."""
+
+    def __init__(self, runtime: GatewayRuntime):
+        self.runtime = runtime
+
+    def collect(self):
+        gateway = self.runtime.gateway
+        if gateway is not None:
+            yield from gateway.metrics.registry.collect()
+
+
 def build_app(runtime: GatewayRuntime, lifespan=None) -> FastAPI:
     """The app of a runtime: its readiness answers /readyz, its dependencies (a superset) /v1/health. With
     `lifespan`, the app starts and stops the runtime itself (create_asgi_app); run() starts it beforehand."""
@@ -122,6 +134,7 @@ def build_app(runtime: GatewayRuntime, lifespan=None) -> FastAPI:
     app = build_http_app(
         settings,
         runtime.ready,
+        metrics_registries=(_RuntimeRegistry(runtime),),
         lifespan=lifespan,
         version="1",
         description=(
@@ -138,10 +151,6 @@ def build_app(runtime: GatewayRuntime, lifespan=None) -> FastAPI:
         results = await runtime.dependencies.run()
         status = "STATUS_SERVING" if all(results.values()) else "STATUS_NOT_SERVING"
         return JSONResponse({"status": status, "dependencies": results})
-
-    @app.get("/metrics", include_in_schema=False)
-    def metrics() -> Response:
-        return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
