@@ -18,10 +18,11 @@ import logging
 from collections import deque
 from dataclasses import dataclass
 
-from opentelemetry import propagate, trace
+from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from twin_common.events import Event
 from twin_common.settings import KafkaSettings
+from twin_common.telemetry.kafka import kafka_headers, trace_headers
 
 from twin_gateway.metrics import GatewayMetrics
 from twin_gateway.settings import RequestLogSettings
@@ -59,17 +60,17 @@ class EventSink:
         if not self.settings.enabled:
             return
         with tracer.start_as_current_span(
-            f"{topic} publish",
+            f"send {topic}",
             kind=SpanKind.PRODUCER,
             attributes={
                 "messaging.system": "kafka",
+                "messaging.operation.name": "send",
                 "messaging.destination.name": topic,
                 "twin.event_type": event.EVENT_TYPE,
                 "twin.event_id": event.event_id,
             },
         ):
-            carrier: dict[str, str] = {}
-            propagate.inject(carrier)
+            headers = kafka_headers(trace_headers())  # the W3C context of this PRODUCER span
         if len(self._buffer) >= self.settings.buffer_size:
             dropped = self._buffer.popleft()
             self.metrics.events_dropped.labels(dropped.topic).inc()
@@ -78,7 +79,7 @@ class EventSink:
                 topic,
                 key.encode() if key else None,
                 event.to_bytes(),
-                [(name, value.encode()) for name, value in carrier.items()],
+                headers,
             )
         )
         self.metrics.events_buffered.set(len(self._buffer))

@@ -16,6 +16,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from twin.v1 import twin_pb2 as pb
 from twin_common.health import HealthRegistry
+from twin_common.telemetry.metrics import grpc_server_metrics_interceptor
 
 from twin_gateway.errors import GatewayError
 from twin_gateway.pipeline.context import Surface
@@ -170,10 +171,11 @@ def gateway_handler(servicer: GatewayServicer) -> grpc.GenericRpcHandler:
 def build_grpc_server(gateway: GatewayRuntime, address: str, max_message_bytes: int):
     """The gRPC server, not started: twin.v1.Gateway, grpc.health.v1 (follows readiness) and reflection."""
     server = grpc.aio.server(
+        interceptors=(grpc_server_metrics_interceptor(),),  # the RED metrics of every RPC (twin_common.telemetry)
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
-        ]
+        ],
     )
     server.add_generic_rpc_handlers((gateway_handler(GatewayServicer(gateway)),))
     health_servicer = health.aio.HealthServicer()  # NOT_SERVING until follow_readiness says otherwise

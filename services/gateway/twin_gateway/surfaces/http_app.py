@@ -134,7 +134,7 @@ def build_app(runtime: GatewayRuntime, lifespan=None) -> FastAPI:
     app = build_http_app(
         settings,
         runtime.ready,
-        metrics_registries=(_RuntimeRegistry(runtime),),
+        metrics_registries=(_RuntimeRegistry(runtime),),  # /metrics: the process-wide RED metrics + the gateway's
         lifespan=lifespan,
         version="1",
         description=(
