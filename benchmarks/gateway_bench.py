@@ -21,7 +21,7 @@ the same model (the stub over HTTP, or the inference server over gRPC with twin_
 cost over calling retrieval + inference directly = gateway end-to-end - direct end-to-end (columns "vs direct").
 
     .venv/bin/python benchmarks/gateway_bench.py [--clients 1,10,50] [--instant-requests 100,20,6]
-                                                 [--model-requests 3,1,1] [--max-tokens 4]
+        [--model-clients 1,4] [--model-requests 2,1] [--max-tokens 4] [--routes instant,twin] [--json out.json]
 """
 
 from __future__ import annotations
@@ -57,6 +57,12 @@ def pct(values: list[float], q: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def server_timing(header: str) -> dict[str, float]:
@@ -307,14 +313,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", default="1,10,50")
     parser.add_argument("--instant-requests", default="100,20,6", help="requests per client on the stub model")
-    parser.add_argument("--model-requests", default="3,1,1", help="requests per client on the real model")
+    parser.add_argument(
+        "--model-clients",
+        default="1,4",
+        help="levels on the real model (a CPU answers one at a time: 10, 50 take long)",
+    )
+    parser.add_argument("--model-requests", default="2,1", help="requests per client on the real model")
+    parser.add_argument("--routes", default="instant,twin", help="which routes to measure")
     parser.add_argument("--max-tokens", type=int, default=4)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     levels = [int(c) for c in args.clients.split(",")]
     instant_requests = [int(r) for r in args.instant_requests.split(",")]
+    model_levels = [int(c) for c in args.model_clients.split(",")]
     model_requests = [int(r) for r in args.model_requests.split(",")]
+    routes_measured = args.routes.split(",")
     import yaml
     from gateway_harness import create_rig, drop_rig, make_key, start_gateway, start_inference
 
@@ -330,15 +344,18 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copytree(home / "store", home / "store-direct")  # the embedded store admits one process
         rag = DirectRag(home / "store-direct", rig.dsn, tenant)
         stub_url = start_stub_model(args.max_tokens)
-        inference = start_inference(rig)
-        services.append(inference.service)
+        inference_grpc = "127.0.0.1:9"  # nothing there: only the stub route is measured
+        if "twin" in routes_measured:
+            inference = start_inference(rig)
+            services.append(inference.service)
+            inference_grpc = inference.grpc_url
         routes = home / "routes.yaml"
         routes.write_text(
             yaml.safe_dump(
                 {
                     "default_route": "twin",
                     "endpoints": {
-                        "local-twin-llm": {"kind": "kserve-grpc", "url": inference.grpc_url, "timeout_s": 900},
+                        "local-twin-llm": {"kind": "kserve-grpc", "url": inference_grpc, "timeout_s": 900},
                         "stub": {"kind": "openai", "url": stub_url, "model": "stub", "timeout_s": 60},
                     },
                     "routes": {
@@ -362,30 +379,39 @@ def main(argv: list[str] | None = None) -> int:
         services.append(gateway.service)
         key = make_key(rig, tenant)
         asyncio.run(gateway_level(gateway.rest_url, key, "instant", 1, 5, args.max_tokens))  # warm-up
-        direct_level(rag, "instant", stub_url, inference.grpc_url, 1, 5, args.max_tokens)  # warm-up
+        direct_level(rag, "instant", stub_url, inference_grpc, 1, 5, args.max_tokens)  # warm-up
         report: dict[str, list] = {"instant": [], "twin": []}
-        for route, requests, title in (
+        measured = (
             (
                 "instant",
+                levels,
                 instant_requests,
-                "route `instant`: a stub model that answers at once (the gateway's own cost)",
+                "route `instant`: a stub model answering at once (the gateway's cost)",
             ),
-            ("twin", model_requests, f"route `twin`: SmolLM2-135M on CPU, {args.max_tokens} new tokens"),
-        ):
+            ("twin", model_levels, model_requests, f"route `twin`: SmolLM2-135M on CPU, {args.max_tokens} new tokens"),
+        )
+        for route, route_levels, requests, title in measured:
+            if route not in routes_measured:
+                continue
             print(f"\n{title}; REST /v1/ask, ms")
-            print(HEADER + f" | {'direct p50':>10} {'direct p99':>10} {'vs direct p50':>13} {'p99':>7}")
-            for clients, n in zip(levels, requests):
-                row = summarise(
-                    clients, asyncio.run(gateway_level(gateway.rest_url, key, route, clients, n, args.max_tokens))
-                )
-                direct = direct_level(rag, route, stub_url, inference.grpc_url, clients, n, args.max_tokens)
+            print(
+                HEADER + f" | {'direct p50':>10} {'direct p99':>10} {'vs direct p50':>13} {'p99':>7} {'gw CPU/req':>10}"
+            )
+            for clients, n in zip(route_levels, requests, strict=True):
+                cpu_before = cpu_seconds(gateway.service.proc.pid)
+                result = asyncio.run(gateway_level(gateway.rest_url, key, route, clients, n, args.max_tokens))
+                row = summarise(clients, result)
+                # the gateway's own CPU per answered request (non-streamed + streamed): what it costs without waiting
+                answered = len(result["e2e"]) + len(result["ttft"])
+                row["gateway_cpu_ms"] = (cpu_seconds(gateway.service.proc.pid) - cpu_before) * 1000 / max(1, answered)
+                direct = direct_level(rag, route, stub_url, inference_grpc, clients, n, args.max_tokens)
                 row["direct_p50"], row["direct_p99"] = pct(direct, 50), pct(direct, 99)
                 row["vs_direct_p50"] = row["e2e_p50"] - row["direct_p50"]
                 row["vs_direct_p99"] = row["e2e_p99"] - row["direct_p99"]
                 report[route].append(row)
                 print(
                     line(row) + f" | {row['direct_p50']:>10.1f} {row['direct_p99']:>10.1f} "
-                    f"{row['vs_direct_p50']:>13.1f} {row['vs_direct_p99']:>7.1f}",
+                    f"{row['vs_direct_p50']:>13.1f} {row['vs_direct_p99']:>7.1f} {row['gateway_cpu_ms']:>10.2f}",
                     flush=True,
                 )
         print("\ntargets for the gateway's overhead at 50 clients: p50 < 5 ms, p99 < 15 ms")

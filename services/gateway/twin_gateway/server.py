@@ -52,11 +52,13 @@ def instrument_clients() -> None:
         instrumentor.instrument()
 
 
-async def build_resources(settings: GatewaySettings, vector_store=None, embedder=None, reranker=None) -> Resources:
+async def build_resources(
+    settings: GatewaySettings, vector_store=None, embedder=None, reranker=None, metrics: GatewayMetrics | None = None
+) -> Resources:
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
     instrument_clients()
-    metrics = GatewayMetrics()
+    metrics = metrics or GatewayMetrics()
     executor = ThreadPoolExecutor(settings.worker_threads, thread_name_prefix="twin-gateway")
     loop = asyncio.get_running_loop()
     if vector_store is None:

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from twin_common.health import HealthRegistry
 
 from twin_gateway.errors import Code, GatewayError
+from twin_gateway.metrics import GatewayMetrics
 from twin_gateway.pipeline.context import GatewayRequest, Operation, RequestContext
 from twin_gateway.pipeline.order import ORDER
 from twin_gateway.pipeline.runner import Pipeline
@@ -99,12 +100,14 @@ class GatewayRuntime:
         self.gateway: Gateway | None = None
         self.ready = HealthRegistry()
         self.dependencies = HealthRegistry()
+        # exists before start(): /metrics (built with the app) serves this registry from the first request on
+        self.metrics = GatewayMetrics()
         self._own_store = None
 
     async def start(self, vector_store=None, embedder=None, reranker=None) -> None:
         from twin_gateway.server import build_resources
 
-        resources = await build_resources(self.settings, vector_store, embedder, reranker)
+        resources = await build_resources(self.settings, vector_store, embedder, reranker, metrics=self.metrics)
         if vector_store is None:
             self._own_store = resources.retriever.store
         self.gateway = Gateway(resources)
@@ -131,10 +134,6 @@ class GatewayRuntime:
         if self._own_store is not None:
             self._own_store.close()
             self._own_store = None
-
-    @property
-    def metrics(self):
-        return self._started().metrics
 
     def _started(self) -> Gateway:
         if self.gateway is None:

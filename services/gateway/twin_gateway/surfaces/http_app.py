@@ -114,19 +114,6 @@ class _TooLarge(StarletteHTTPException):
         super().__init__(413, f"larger than the limit of {max_bytes} bytes")
 
 
-class _RuntimeRegistry:
-    """The running gateway's own registry (its metrics, the rails' and the cache's), read at each scrape: the app
-    and its /metrics (twin_common's, with the process-wide RED metrics) exist before the runtime has started."""
-
-    def __init__(self, runtime: GatewayRuntime):
-        self.runtime = runtime
-
-    def collect(self):
-        gateway = self.runtime.gateway
-        if gateway is not None:
-            yield from gateway.metrics.registry.collect()
-
-
 def build_app(runtime: GatewayRuntime, lifespan=None) -> FastAPI:
     """The app of a runtime: its readiness answers /readyz, its dependencies (a superset) /v1/health. With
     `lifespan`, the app starts and stops the runtime itself (create_asgi_app); run() starts it beforehand."""
@@ -134,7 +121,7 @@ def build_app(runtime: GatewayRuntime, lifespan=None) -> FastAPI:
     app = build_http_app(
         settings,
         runtime.ready,
-        metrics_registries=(_RuntimeRegistry(runtime),),  # /metrics: the process-wide RED metrics + the gateway's
+        metrics_registries=(runtime.metrics.registry,),  # /metrics: the process-wide RED metrics + the gateway's
         lifespan=lifespan,
         version="1",
         description=(
