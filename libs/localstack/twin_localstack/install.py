@@ -24,7 +24,6 @@ POM = Path(__file__).resolve().parents[1] / "pom.xml"
 JAR_PROFILES = ("kafka", "connect", "debezium")
 DEBIAN_PACKAGES = {
     "postgres": ["postgresql"],
-    "redis-server": ["redis-server"],
     "java": ["openjdk-17-jre-headless"],
     "mvn": ["maven"],
 }
@@ -43,7 +42,7 @@ def _missing_tools() -> list[str]:
     missing = []
     if postgres_bin_dir() is None:
         missing.append("postgres")
-    for tool in ("redis-server", "java", "mvn"):
+    for tool in ("java", "mvn"):
         if shutil.which(tool) is None:
             missing.append(tool)
     return missing
@@ -118,17 +117,19 @@ def install(paths: StackPaths, progress: ProgressReporter = NULL_PROGRESS) -> No
     """What a fresh machine lacks: Debian packages, then the jars (a progress bar when there is work to do)."""
     paths.ensure()
     steps = (1 if _missing_tools() else 0) + len(missing_jar_profiles(paths))
-    if not steps:
-        return
-    with progress.task("installing the local stack", total=steps, unit="steps") as task:
-        if _missing_tools():
-            task.update(description="installing Debian packages")
-            ensure_system_packages()
-            task.advance()
+    if steps:
+        with progress.task("installing the local stack", total=steps, unit="steps") as task:
+            if _missing_tools():
+                task.update(description="installing Debian packages")
+                ensure_system_packages()
+                task.advance()
 
-        def resolved(profile: str) -> None:
-            task.update(description=f"resolved {profile} jars")
-            task.advance()
+            def resolved(profile: str) -> None:
+                task.update(description=f"resolved {profile} jars")
+                task.advance()
 
-        task.update(description="resolving jars from Maven Central")
-        ensure_jars(paths, on_profile=resolved)
+            task.update(description="resolving jars from Maven Central")
+            ensure_jars(paths, on_profile=resolved)
+    from twin_localstack.redis_stack import ensure_redis_stack  # (it builds on components, which import us)
+
+    ensure_redis_stack(paths)  # redis-stack-server from the lock's wheel + Debian's libssl1.1 beside it

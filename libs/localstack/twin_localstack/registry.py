@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from twin_localstack.components import Component, Kafka, KafkaConnect, Mlflow, Postgres, Redis
+from twin_localstack.components import Component, Kafka, KafkaConnect, Mlflow, Postgres
 from twin_localstack.observability import telemetry_components
 from twin_localstack.paths import StackPaths
+from twin_localstack.redis_stack import RedisStack
 from twin_localstack.services import platform_services
 
 ComponentFactory = Callable[[StackPaths], Component | Iterable[Component]]
@@ -22,7 +23,7 @@ ComponentFactory = Callable[[StackPaths], Component | Iterable[Component]]
 SERVERS: list[ComponentFactory] = [
     telemetry_components,  # the OpenTelemetry Collector and Jaeger (observability.py)
     Postgres,
-    Redis,
+    RedisStack,  # Redis with vector search for the semantic cache (redis_stack.py), in the plain Redis's place
     Kafka,
     KafkaConnect,
     Mlflow,

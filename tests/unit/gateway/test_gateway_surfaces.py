@@ -200,3 +200,24 @@ def test_error_codes_map_to_http_grpc_and_openai_alike():
     assert body == {
         "error": {"code": "INVALID_ARGUMENT", "message": "question: must not be empty", "field": "question"}
     }
+
+
+def test_metrics_serve_the_gateways_registry_with_the_rails_and_the_cache_beside_the_process_wide_one():
+    """twin_common's /metrics (HTTP RED metrics) also carries the gateway's registry, where the rail and cache
+    stages register their metrics (twin_guardrails, twin_semcache)."""
+    from fastapi.testclient import TestClient
+    from twin_gateway.service import GatewayRuntime
+    from twin_gateway.settings import GatewaySettings
+    from twin_gateway.surfaces.http_app import build_app
+    from twin_guardrails.observe import GuardrailMetrics
+    from twin_semcache.observe import CacheMetrics
+
+    runtime = GatewayRuntime(GatewaySettings())
+    client = TestClient(build_app(runtime))
+    GuardrailMetrics(runtime.metrics.registry).outcomes.labels("input.injection", "block").inc()
+    CacheMetrics(runtime.metrics.registry).lookups.labels("exact").inc()
+    client.get("/healthz")
+    text = client.get("/metrics").text
+    assert 'twin_guardrails_outcomes_total{decision="block",rail="input.injection"} 1.0' in text
+    assert 'twin_cache_lookups_total{kind="exact"} 1.0' in text
+    assert "twin_gateway_cache_total" in text and "http_server_request_duration_seconds" in text

@@ -13,16 +13,21 @@ from __future__ import annotations
 from twin_gateway.pipeline.context import Operation
 from twin_gateway.pipeline.stage import Stage
 from twin_gateway.stages.auth import AuthStage
+from twin_gateway.stages.cache_fill import CacheFillStage
+from twin_gateway.stages.cache_lookup import CacheLookupStage
 from twin_gateway.stages.documents import DeleteDocumentStage, IngestStage, ListDocumentsStage
 from twin_gateway.stages.embed import EmbedStage
 from twin_gateway.stages.feedback import FeedbackStage
 from twin_gateway.stages.generate import GenerateStage
 from twin_gateway.stages.import_urls import ImportUrlsStage
+from twin_gateway.stages.input_rails import InputRailsStage
 from twin_gateway.stages.library import JourneysStage, LibraryStage, PassageStage
 from twin_gateway.stages.model_versions import ModelVersionsStage
 from twin_gateway.stages.models import ListModelsStage
+from twin_gateway.stages.output_rails import CallerAnswerStage, OutputRailsStage
 from twin_gateway.stages.quota import QuotaStage
 from twin_gateway.stages.request_log import RequestLogStage
+from twin_gateway.stages.retrieval_rail import RetrievalRailStage
 from twin_gateway.stages.retrieve import RetrieveStage
 from twin_gateway.stages.route import RouteStage
 
@@ -30,15 +35,16 @@ ORDER: dict[Operation, tuple[type[Stage], ...]] = {
     Operation.ASK: (
         AuthStage,
         QuotaStage,
-        # InputRailsStage,
+        InputRailsStage,
         RouteStage,
-        # CacheLookupStage,
+        CacheLookupStage,
         RetrieveStage,
-        # RetrievalRailStage,
+        RetrievalRailStage,
         GenerateStage,
-        # OutputRailsStage,
-        # CacheFillStage,
+        OutputRailsStage,
+        CacheFillStage,
         RequestLogStage,
+        CallerAnswerStage,
     ),
     Operation.SEARCH: (AuthStage, QuotaStage, RetrieveStage),
     Operation.INGEST: (AuthStage, QuotaStage, IngestStage),
