@@ -7,7 +7,6 @@ it at the end if this run started it. TWIN_KEEP_STACK=1 leaves it running for th
 from __future__ import annotations
 
 import os
-import secrets
 import uuid
 from pathlib import Path
 
@@ -17,12 +16,11 @@ TIERS = ("unit", "integration", "e2e")
 
 
 def _service_token_for_this_run() -> None:
-    """Internal services refuse tenant data without TWIN_SERVICE_TOKEN (twin_common.service_auth). When neither the
-    environment nor the local stack's stack.env has one, this run makes one, inherited by every process it starts."""
-    from twin_common.settings import InternalAuthSettings
+    """Internal services refuse tenant data without TWIN_SERVICE_TOKEN (twin_common.service_auth): this run makes
+    one when neither the environment nor the local stack's stack.env has one."""
+    from twin_common.service_auth import token_for_this_run
 
-    if InternalAuthSettings().service_token is None:
-        os.environ["TWIN_SERVICE_TOKEN"] = secrets.token_urlsafe(32)
+    token_for_this_run()
 
 
 _service_token_for_this_run()

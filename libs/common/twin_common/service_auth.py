@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import hmac
 import logging
+import os
 import re
+import secrets
 from collections.abc import Awaitable, Callable, Iterable
 
 import grpc
@@ -147,3 +149,10 @@ def service_token_header(settings: InternalAuthSettings | None = None) -> dict[s
     """The header (or gRPC metadata) a caller sends: {SERVICE_TOKEN_HEADER: token}, empty when none is set."""
     token = (settings or InternalAuthSettings()).service_token
     return {SERVICE_TOKEN_HEADER: token.get_secret_value()} if token else {}
+
+
+def token_for_this_run() -> None:
+    """For a test run or a benchmark that starts services itself: when neither the environment nor the local
+    stack's stack.env has TWIN_SERVICE_TOKEN, make one in the environment, inherited by every process started."""
+    if InternalAuthSettings().service_token is None:
+        os.environ["TWIN_SERVICE_TOKEN"] = secrets.token_urlsafe(32)

