@@ -42,7 +42,7 @@ class EmbedderSettings(ServiceSettings):
     # hold_batch_s (keep it below the consumer's max.poll.interval, 300 s) to come again. Never dead-lettered.
     dependency_timeout_s: float = 5.0
     inference_timeout_s: float = 30.0
-    inference_rows_per_call: int = 64
+    inference_rows_per_call: int = 32
     kafka_timeout_s: float = 15.0
     backoff_s: float = 0.5
     backoff_max_s: float = 10.0

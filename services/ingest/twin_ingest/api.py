@@ -12,8 +12,10 @@ import json
 import uuid
 from typing import Any
 
+import psycopg
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from starlette.concurrency import run_in_threadpool
 from twin_common.body_limit import BodySizeLimitMiddleware
@@ -217,6 +219,11 @@ def build_app(settings: IngestSettings, health: HealthRegistry | None = None) ->
 
         if not await run_in_threadpool(remove):
             raise HTTPException(404, f"no document {document_id} in tenant {tenant}")
+
+    @app.exception_handler(psycopg.OperationalError)
+    async def database_unavailable(request: Request, exc: psycopg.OperationalError) -> JSONResponse:
+        # the database went away (items are never the cause: their errors are rejections in the report)
+        return JSONResponse({"detail": "the database is unavailable; the request can be retried"}, status_code=503)
 
     app.include_router(api)
     _with_models(app, [DocumentsIn, UrlsIn])

@@ -57,12 +57,14 @@ def _applied(worker: Worker, events: int) -> bool:
 
 
 def _ride_out(worker: Worker, dependency: str, started: float) -> dict:
-    """While the outage lasts: the worker reports it, dead-letters nothing; returns what /readyz said."""
+    """While the outage lasts: the worker reports it, dead-letters nothing; returns what it reported, with
+    `noticed_s`, the time from the outage's start to the report."""
     waiting = wait_for(
         lambda: (w := worker.get("/v1/stats")["waiting_for"]) and w["dependency"] == dependency and w,
         timeout=OUTAGE_S - 10,
         what=f"the worker to report it waits for {dependency}",
     )
+    waiting["noticed_s"] = time.monotonic() - started - waiting["seconds"]
     readiness = worker.http.get("/readyz")
     assert readiness.status_code == 503 and readiness.json()["checks"]["dependencies"] is False
     assert "twin_embedder_paused 1.0" in worker.http.get("/metrics").text
@@ -117,8 +119,9 @@ def test_redis_killed_then_frozen_mid_stream_loses_nothing(rig, chunker, tmp_pat
         letters = read_topic(rig.dlq_topic)
         stats = worker.get("/v1/stats")
         print(
-            f"\n[redis] {len(ops)} changes, kill {OUTAGE_S} s (noticed: {killed['error'][:80]}), "
-            f"freeze {OUTAGE_S} s (noticed: {frozen['error'][:80]})\n"
+            f"\n[redis] {len(ops)} changes; kill {OUTAGE_S} s, noticed after {killed['noticed_s']:.1f} s "
+            f"({killed['error'][:70]}); freeze {OUTAGE_S} s, noticed after {frozen['noticed_s']:.1f} s "
+            f"({frozen['error'][:70]})\n"
             f"  Qdrant: {in_store.line()}\n  Feast:  {in_feast.line()}\n"
             f"  dead letters: {len(letters)}; messages handled {stats['messages']} of {events_of(ops)} on the topic"
         )
@@ -177,7 +180,7 @@ class EmbedServer:
             except httpx.HTTPError:
                 return False
 
-        wait_for(ready, timeout=180, interval=0.5, what="inference server ready")
+        wait_for(ready, timeout=420, interval=0.5, what="inference server ready")
 
     def kill(self) -> None:
         self.process.kill()
@@ -208,7 +211,8 @@ def test_inference_service_killed_then_frozen_mid_stream_loses_nothing(rig, chun
         "TWIN_EMBEDDER": "remote",
         "TWIN_INFERENCE_URL": server.url,
         "TWIN_INFERENCE_PROTOCOL": protocol,
-        "TWIN_INFERENCE_TIMEOUT_S": "10",
+        "TWIN_INFERENCE_TIMEOUT_S": "20",
+        "TWIN_INFERENCE_ROWS_PER_CALL": "16",
     }
     worker = Worker(rig, tmp_path, **remote, **FAST_DETECTION)
     try:
@@ -239,8 +243,9 @@ def test_inference_service_killed_then_frozen_mid_stream_loses_nothing(rig, chun
         in_store = store_convergence(worker, chunker, rows, ids, TENANT)
         letters = read_topic(rig.dlq_topic)
         print(
-            f"\n[inference/{protocol}] {len(ops)} changes, kill {OUTAGE_S} s (noticed: {killed['error'][:80]}), "
-            f"freeze {OUTAGE_S} s (noticed: {frozen['error'][:80]})\n"
+            f"\n[inference/{protocol}] {len(ops)} changes; kill {OUTAGE_S} s, noticed after "
+            f"{killed['noticed_s']:.1f} s ({killed['error'][:70]}); freeze {OUTAGE_S} s, noticed after "
+            f"{frozen['noticed_s']:.1f} s ({frozen['error'][:70]})\n"
             f"  Qdrant: {in_store.line()}\n  dead letters: {len(letters)}"
         )
         assert not letters and worker.get("/v1/stats")["dead_letters"] == 0

@@ -313,3 +313,16 @@ def test_without_a_configured_token_tenant_data_is_refused(source_dsn, caplog):
         assert refused.status_code == 401 and "no service token is configured" in refused.text
         assert unconfigured.get("/readyz").status_code == 200
     assert "TWIN_SERVICE_TOKEN is not set" in caplog.text
+
+
+def test_a_database_that_is_down_is_503_not_a_crash():
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        closed_port = free.getsockname()[1]
+    settings = IngestSettings(
+        postgres=PostgresSettings(port=closed_port), telemetry={"enabled": False, "spans_file": None}
+    )
+    with TestClient(build_app(settings), headers=service_token_header()) as client:
+        body = {"author": "Ada", "documents": [{"id": "p", "content": "x"}]}
+        response = client.post("/v1/tenants/acme/documents", json=body)
+    assert response.status_code == 503 and "can be retried" in response.text
