@@ -10,9 +10,12 @@ import time
 from collections import Counter
 
 import psycopg
+import pytest
 from cdc_support import consume
 from twin_cdc import connector
 
+# a stack restart on a loaded 2-core machine: more than pytest's default 600 s
+CHAOS_TIMEOUT_S = 1800
 INSERTS, UPDATES = 600, 400  # 1,000 changes
 RESTART_AFTER = 300  # committed changes before the restart
 
@@ -55,6 +58,7 @@ def _write(dsn: str, author: str, restart: threading.Event, committed: list, err
             conn.close()
 
 
+@pytest.mark.timeout(CHAOS_TIMEOUT_S)
 def test_postgres_restart_mid_stream_loses_no_change(cdc_rig, local_stack):
     with psycopg.connect(cdc_rig.dsn, autocommit=True) as conn:
         conn.execute("INSERT INTO tenants (id) VALUES ('acme')")

@@ -10,6 +10,7 @@ import time
 import uuid
 
 import psycopg
+import pytest
 from embedder_support import (
     Worker,
     events_of,
@@ -25,11 +26,14 @@ from embedder_support import (
 )
 from twin_cdc import connector
 
+# stack restarts, model loading and a worker start on a loaded 2-core machine: more than pytest's default 600 s
+CHAOS_TIMEOUT_S = 1800
 TENANT = "brokerkill"
 N_DOCS, N_UPDATES, N_DELETES = 700, 900, 400  # 2,000 changes
 BROKER_DOWN_S = 30
 
 
+@pytest.mark.timeout(CHAOS_TIMEOUT_S)
 def test_broker_killed_mid_stream_recovers_without_loss(rig, chunker, tmp_path, local_stack):
     start_connector(rig)
     with psycopg.connect(rig.dsn, autocommit=True) as conn:

@@ -38,6 +38,8 @@ from embedder_support import (
     write_changes,
 )
 
+# stack restarts, model loading and a worker start on a loaded 2-core machine: more than pytest's default 600 s
+CHAOS_TIMEOUT_S = 1800
 OUTAGE_S = 60
 N_DOCS, N_UPDATES, N_DELETES = 500, 380, 120  # 1,000 changes, in three phases around two outages
 TENANT = "outage"
@@ -74,6 +76,7 @@ def _ride_out(worker: Worker, dependency: str, started: float) -> dict:
     return waiting
 
 
+@pytest.mark.timeout(CHAOS_TIMEOUT_S)
 def test_redis_killed_then_frozen_mid_stream_loses_nothing(rig, chunker, tmp_path, local_stack):
     start_connector(rig)
     with psycopg.connect(rig.dsn, autocommit=True) as conn:
@@ -197,6 +200,7 @@ class EmbedServer:
                 self.process.wait(20)
 
 
+@pytest.mark.timeout(CHAOS_TIMEOUT_S)
 @pytest.mark.parametrize("protocol", ["http"])
 def test_inference_service_killed_then_frozen_mid_stream_loses_nothing(rig, chunker, tmp_path, local_stack, protocol):
     start_connector(rig)

@@ -129,19 +129,26 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 def test_an_unreachable_registry_falls_back_visibly_within_seconds(local_stack, tmp_path):
+    """The decision (a WARNING naming the registry) comes right after start, not after MLflow's ~4 minutes of
+    retries; then the bundled model serves and /v1/status says why."""
     process, base, log = _start_embed_only(tmp_path)
     started = time.monotonic()
     try:
-        while time.monotonic() - started < 90:
+        while "is unreachable" not in log.read_text():
             assert process.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() - started < 150, f"no decision after 150 s:\n{log.read_text()[-3000:]}"
+            time.sleep(0.5)
+        decided_s = time.monotonic() - started
+        while True:
+            assert process.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() - started < 400, f"not ready after 400 s:\n{log.read_text()[-3000:]}"
             try:
                 if httpx.get(f"{base}/v2/health/ready", timeout=2).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
             time.sleep(0.5)
-        else:
-            raise AssertionError(f"not ready after 90 s (MLflow's retries not bounded?):\n{log.read_text()[-3000:]}")
+        ready_s = time.monotonic() - started
         status = httpx.get(f"{base}/v1/status", timeout=5).json()
         assert status["decision_at_start"] == "fallback" and status["registry"]["reachable_at_start"] is False
         assert "cannot connect" in status["registry"]["problem"]
@@ -152,10 +159,11 @@ def test_an_unreachable_registry_falls_back_visibly_within_seconds(local_stack, 
             "fallback": True,
         }
         text = log.read_text()
-        assert "WARNING" in text and "is unreachable" in text and "serving the bundled fallback" in text
+        assert "WARNING" in text and "serving the bundled fallback" in text
+        assert "Retrying" not in text, text[-3000:]  # no MLflow look-up spent in urllib3's retries
     finally:
         _stop(process)
-    print(f"\nready on the fallback {time.monotonic() - started:.1f} s after start with the registry down")
+    print(f"\nregistry down: decided after {decided_s:.1f} s, ready on the fallback after {ready_s:.1f} s")
 
 
 def test_an_unreachable_registry_stops_the_server_when_told_to_fail(local_stack, tmp_path):
