@@ -10,6 +10,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import httpx
 import psycopg
 from embedder_support import BOOTSTRAP, Worker, read_topic, seed_author, start_connector, wait_for
 from kafka import KafkaProducer
@@ -23,6 +24,13 @@ def test_poison_message_goes_to_dlq_and_stream_continues(rig, tmp_path):
     worker = Worker(rig, tmp_path)
     try:
         worker.wait_ready()
+        # the read view shows tenant data: only with the service token (health and metrics stay open)
+        base = f"http://127.0.0.1:{worker.port}"
+        for path in ("/v1/stats", "/v1/tenants/acme/points", "/v1/tenants/acme/documents/x/points"):
+            assert httpx.get(base + path, timeout=10).status_code == 401, path
+            assert httpx.get(base + path, headers={"x-twin-service-token": "guess"}, timeout=10).status_code == 401
+        assert httpx.get(base + "/readyz", timeout=10).status_code == 200
+        assert httpx.get(base + "/metrics", timeout=10).status_code == 200
         with psycopg.connect(rig.dsn, autocommit=True) as conn:
             author = seed_author(conn, "acme")
             first = str(uuid.uuid4())
