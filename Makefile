@@ -12,7 +12,7 @@ export TOKENIZERS_PARALLELISM := false
 PACKAGES := $(sort $(dir $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)))
 UV := $(PYTHON) -m uv
 
-.PHONY: uv env lock protos protos-check up down status demo test test-unit test-integration test-e2e bench lint clean-stack
+.PHONY: uv env lock protos protos-check up up-servers down status demo demo-cdc test test-unit test-integration test-e2e bench lint clean-stack
 
 uv:  ## the installer itself, pinned, into the interpreter that runs make
 	@$(UV) --version 2>/dev/null | grep -q "$(UV_VERSION)" || $(PYTHON) -m pip install -q "uv==$(UV_VERSION)"
@@ -34,8 +34,11 @@ protos: env  ## regenerate gRPC stubs from protos/
 protos-check: env
 	$(PY) scripts/gen_protos.py --check
 
-up: env  ## install what is missing and start the local stack
+up: env  ## install what is missing, start the servers, then the platform's services (make status: health)
 	$(VENV)/bin/twin-stack up
+
+up-servers: env  ## only the backing servers (what integration tests need)
+	$(VENV)/bin/twin-stack up --servers
 
 down:
 	$(VENV)/bin/twin-stack down
@@ -43,19 +46,25 @@ down:
 status:
 	$(VENV)/bin/twin-stack status
 
-demo: up  ## a change in PostgreSQL travels through Debezium and Kafka to a consumer
+demo: up  ## the product: ingest through the gateway, streamed cited answers (REST, openai SDK), edit, delete
 	$(PY) scripts/demo.py
 
+demo-cdc: up-servers  ## the data path alone: a change in PostgreSQL travels through Debezium and Kafka to the index
+	$(PY) scripts/demo_cdc.py
+
 test: env protos-check lint  ## every tier: unit, integration (real servers, started by the run), e2e
+	$(VENV)/bin/twin-stack install  # packages, jars and the Go-built collector and Jaeger, before any test's timeout runs
 	$(PY) -m pytest tests
 
 test-unit: env
 	$(PY) -m pytest tests/unit
 
 test-integration: env
+	$(VENV)/bin/twin-stack install
 	$(PY) -m pytest tests/integration
 
 test-e2e: env
+	$(VENV)/bin/twin-stack install
 	$(PY) -m pytest tests/e2e
 
 lint: env  ## ruff: lint rules and formatting (settings in pyproject.toml)

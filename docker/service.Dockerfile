@@ -26,10 +26,9 @@ COPY docker/local_packages.py docker/local_packages.py
 COPY libs libs
 COPY services/${SERVICE} services/${SERVICE}
 # the service and the repository packages it declares (docker/local_packages.py), not editable, their
-# dependencies held to requirements.lock; twin_common.service imports the FastAPI instrumentation and uvicorn,
-# which libs/common does not declare
+# dependencies held to requirements.lock
 RUN uv pip install --python /opt/venv/bin/python -c requirements.lock --overrides overrides.txt \
-      $(python docker/local_packages.py "${SERVICE}") opentelemetry-instrumentation-fastapi uvicorn \
+      $(python docker/local_packages.py "${SERVICE}") \
  && ln -s "/opt/venv/bin/twin-${SERVICE}" /opt/venv/bin/twin-service
 
 FROM ${PYTHON_IMAGE}
@@ -44,8 +43,10 @@ ENV PATH=/opt/venv/bin:$PATH \
     TWIN_HTTP_PORT=${PORT} \
     TWIN_OTEL_SPANS_FILE=/tmp/telemetry/spans.jsonl \
     IMAGE_HEALTH_PATH=${HEALTH_PATH}
+# /var/lib/twin: the data folder a volume can be mounted on (compose's named volumes take its owner)
 RUN groupadd --system --gid 10001 twin \
- && useradd --system --uid 10001 --gid twin --home-dir /home/twin --create-home twin
+ && useradd --system --uid 10001 --gid twin --home-dir /home/twin --create-home twin \
+ && install -d -o 10001 -g 10001 /var/lib/twin
 COPY --from=build /opt/venv /opt/venv
 USER 10001:10001
 WORKDIR /home/twin

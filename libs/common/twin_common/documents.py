@@ -42,6 +42,7 @@ class DocumentRow(BaseModel):
     content_hash: str
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    traceparent: str | None = None  # W3C trace context of the write (twin_common.telemetry.kafka)
 
     @field_validator("metadata", mode="before")
     @classmethod

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from collections.abc import Sequence
+
+from fastapi import FastAPI, Response
+from prometheus_client import CollectorRegistry
 
 from twin_common.health import HealthRegistry
 from twin_common.logs import setup_logging
@@ -16,13 +19,27 @@ def bootstrap(settings: ServiceSettings) -> None:
     setup_telemetry(settings.service_name, settings.telemetry)
 
 
-def build_http_app(settings: ServiceSettings, health: HealthRegistry, **fastapi_kwargs) -> FastAPI:
-    """A FastAPI app with /healthz and /readyz, traced by OpenTelemetry."""
-    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+def build_http_app(
+    settings: ServiceSettings,
+    health: HealthRegistry,
+    *,
+    metrics_registries: Sequence[CollectorRegistry] = (),
+    **fastapi_kwargs,
+) -> FastAPI:
+    """A FastAPI app with /healthz, /readyz and /metrics (Prometheus: the process-wide registry with the HTTP RED
+    metrics, plus `metrics_registries`), traced by OpenTelemetry."""
+    from twin_common.telemetry.instrumentation import instrument_fastapi_app
+    from twin_common.telemetry.metrics import metrics_response
 
     app = FastAPI(title=settings.service_name, **fastapi_kwargs)
     app.include_router(health.router())
-    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz")
+    registries = tuple(metrics_registries)
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return metrics_response(*registries)
+
+    instrument_fastapi_app(app)
     return app
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -32,6 +33,10 @@ LOCAL_KAFKA_CONTROLLER_PORT = local_port(19093)
 LOCAL_CONNECT_PORT = local_port(18083)
 LOCAL_REDIS_PORT = local_port(16379)
 LOCAL_MLFLOW_PORT = local_port(15000)
+# Telemetry: the stack's OpenTelemetry Collector (OTLP gRPC / HTTP in) and the trace store's query API and UI.
+LOCAL_OTLP_GRPC_PORT = local_port(14317)
+LOCAL_OTLP_HTTP_PORT = local_port(14318)
+LOCAL_TRACE_QUERY_PORT = local_port(16686)
 # Default ports of the platform's own services (TWIN_HTTP_PORT / TWIN_GRPC_PORT override each).
 LOCAL_INGEST_PORT = local_port(8101)
 LOCAL_CDC_PORT = local_port(8102)
@@ -97,13 +102,19 @@ class MlflowSettings(BaseSettings):
 
 
 class TelemetrySettings(BaseSettings):
-    """Where traces go: an OTLP collector when one is configured, else a JSON-lines file."""
+    """Where traces and logs go (twin_common.telemetry resolves it; the standard OTEL_* variables count too):
+    the OTLP endpoint configured here or by OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT; else the local stack's
+    collector when it answers; else a JSON-lines file of spans."""
 
     model_config = _config("TWIN_OTEL_")
 
     otlp_endpoint: str | None = None
+    otlp_protocol: Literal["grpc", "http/protobuf"] | None = None  # default: OTEL_EXPORTER_OTLP_PROTOCOL, else grpc
     spans_file: Path | None = Field(default_factory=lambda: repo_root() / ".local" / "telemetry" / "spans.jsonl")
     enabled: bool = True
+    logs: bool = True  # also send log records as OTLP logs when spans go to an OTLP endpoint
+    local_collector: str | None = f"127.0.0.1:{LOCAL_OTLP_GRPC_PORT}"  # probed when no endpoint is configured
+    trace_query_url: str = f"http://127.0.0.1:{LOCAL_TRACE_QUERY_PORT}"  # the trace store's API and UI
 
 
 class InternalAuthSettings(BaseSettings):

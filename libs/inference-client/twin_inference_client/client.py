@@ -237,9 +237,9 @@ class InferenceClient:
     def _infer(self, model: str, inputs: list, outputs: list[str]):
         if self.protocol == "http":
             requested = [self._triton.InferRequestedOutput(name, binary_data=True) for name in outputs]
-            return self._retrying(
-                lambda: self._client.infer(model, inputs, outputs=requested, headers=self.headers), model
-            )
+            # the service token, and the caller's trace context (gRPC calls get it from the gRPC instrumentation)
+            headers = {**self.headers, **_trace_headers()}
+            return self._retrying(lambda: self._client.infer(model, inputs, outputs=requested, headers=headers), model)
         requested = [self._triton.InferRequestedOutput(name) for name in outputs]
         return self._retrying(
             lambda: self._client.infer(
@@ -270,6 +270,15 @@ def _token_headers(token: str | None) -> dict[str, str]:
         configured = InternalAuthSettings().service_token
         token = configured.get_secret_value() if configured else None
     return {SERVICE_TOKEN_HEADER: token} if token else {}
+
+
+def _trace_headers() -> dict[str, str]:
+    """W3C trace context of the current span as HTTP headers (empty when nothing is traced)."""
+    from opentelemetry import propagate
+
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
 
 
 def _check_texts(texts: Sequence[str], what: str) -> None:

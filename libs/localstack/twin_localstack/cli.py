@@ -9,18 +9,31 @@ import sys
 from twin_localstack.stack import Stack
 
 
+def _groups(args: argparse.Namespace) -> list[str] | None:
+    if getattr(args, "servers", False):
+        return ["servers"]
+    if getattr(args, "services", False):
+        return ["services"]
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="twin-stack", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     for command, help_text in [
-        ("up", "install what is missing, then start the components (all by default)"),
-        ("down", "stop the components (all by default)"),
+        ("up", "install what is missing, then start the components (all by default) and what they need"),
+        ("down", "stop the components (all by default), dependents first"),
         ("restart", "stop and start the named components"),
         ("kill", "SIGKILL the named components (failure tests)"),
     ]:
         cmd = sub.add_parser(command, help=help_text)
         cmd.add_argument("names", nargs="*")
-    sub.add_parser("status", help="show each component's health; exit 1 if any is unhealthy")
+        if command in ("up", "down"):
+            only = cmd.add_mutually_exclusive_group()
+            only.add_argument("--servers", action="store_true", help="only the backing servers")
+            only.add_argument("--services", action="store_true", help="only the platform's services")
+    status = sub.add_parser("status", help="show each server's and service's health; exit 1 if any is unhealthy")
+    status.add_argument("--servers", action="store_true", help="only the backing servers")
     sub.add_parser("install", help="install Debian packages and resolve jars, start nothing")
     logs = sub.add_parser("logs", help="print the end of a component's log")
     logs.add_argument("name")
@@ -31,10 +44,15 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("kafka").setLevel(logging.WARNING)
     stack = Stack()
     if args.command == "up":
-        stack.up(args.names or None)
-        return _print_status(stack)
+        try:
+            stack.up(args.names or None, _groups(args))
+        except RuntimeError as exc:  # a start failure: say what failed, then show where the stack stands
+            print(f"twin-stack up failed: {exc}", file=sys.stderr)
+            _print_status(stack, _groups(args))
+            return 1
+        return _print_status(stack, _groups(args))
     if args.command == "down":
-        stack.down(args.names or None)
+        stack.down(args.names or None, _groups(args))
         return 0
     if args.command == "restart":
         for name in args.names:
@@ -52,19 +70,26 @@ def main(argv: list[str] | None = None) -> int:
         lines = logfile.read_text(errors="replace").splitlines() if logfile.exists() else []
         print("\n".join(lines[-args.n :]))
         return 0
-    return _print_status(stack)
+    return _print_status(stack, _groups(args))
 
 
-def _print_status(stack: Stack) -> int:
-    rows = stack.status()
-    print(f"{'component':<10} {'pid':>8}  {'state':<9} endpoint")
+def _print_status(stack: Stack, groups: list[str] | None = None) -> int:
+    rows = stack.status(groups)
+    print(f"{'name':<10} {'process':<10} {'pid':>8}  {'state':<9} endpoint")
     for row in rows:
-        state = "healthy" if row.healthy else ("starting" if row.running else "down")
-        print(f"{row.name:<10} {row.pid or '-':>8}  {state:<9} {row.endpoint}")
-    print(
-        f"{'telemetry':<10} {'':>8}  {'file' if 'file' in stack.telemetry_target() else 'otlp':<9} {stack.telemetry_target()}"
-    )
-    print(f"state under {stack.paths.home}")
+        if row.healthy:
+            state = "healthy"
+        elif row.process == "migrate":
+            state = "pending"
+        else:
+            state = "starting" if row.running else "down"
+        endpoint = row.endpoint
+        if row.note:
+            state, endpoint = row.note.split(":", 1)[0], row.note
+        print(f"{row.name:<10} {row.process:<10} {row.pid or '-':>8}  {state:<9} {endpoint}")
+    target = stack.telemetry_target()
+    print(f"{'telemetry':<10} {'':<10} {'':>8}  {'file' if 'file' in target else 'otlp':<9} {target}")
+    print(f"state under {stack.paths.home}; generated credentials in {stack.paths.env_file}")
     return 0 if all(r.healthy for r in rows) else 1
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import os
 import pwd
 import shutil
@@ -17,6 +18,7 @@ import sys
 import urllib.request
 import uuid
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 
 from twin_common.settings import (
@@ -30,7 +32,10 @@ from twin_common.settings import (
 
 from twin_localstack.install import postgres_bin_dir
 from twin_localstack.paths import StackPaths
+from twin_localstack.ports import ensure_ports_free, process_tree
 from twin_localstack.process import kill_pid, pid_alive, read_pid, spawn, stop_pid, wait_until
+
+log = logging.getLogger("twin.stack")
 
 
 def new_kafka_cluster_id() -> str:
@@ -57,7 +62,8 @@ def _port_open(host: str, port: int, timeout: float = 1.0) -> bool:
         return False
 
 
-def _http_ok(url: str, timeout: float = 2.0) -> bool:
+def http_ok(url: str, timeout: float = 2.0) -> bool:
+    """Whether a GET of url answers 2xx within timeout."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             return 200 <= response.status < 300
@@ -70,10 +76,25 @@ def _host_port(address: str) -> tuple[str, int]:
     return host, int(port)
 
 
-class Component(ABC):
-    """One server of the stack."""
+@dataclass(frozen=True)
+class HealthRow:
+    """One line of `twin-stack status`: a server, or one service inside a process."""
 
     name: str
+    healthy: bool
+    endpoint: str
+
+
+class Component(ABC):
+    """One process of the stack (a server, or a platform service), with start, stop, kill and a health check.
+
+    `after` names the components that must be healthy before this one starts; `group` says which set it
+    belongs to ("servers": the backing servers integration tests need; "services": the platform's own).
+    """
+
+    name: str
+    group: str = "servers"
+    after: tuple[str, ...] = ()
     start_timeout: float = 120.0
 
     def __init__(self, paths: StackPaths):
@@ -87,8 +108,16 @@ class Component(ABC):
     def logfile(self) -> Path:
         return self.paths.logs / f"{self.name}.log"
 
+    @property
+    def _fingerprint_file(self) -> Path:
+        return self.paths.run / f"{self.name}.fingerprint"
+
     def pid(self) -> int | None:
         return read_pid(self.pidfile)
+
+    def pids(self) -> list[int]:
+        """The component's process and all its descendants."""
+        return [p.pid for p in process_tree(self.pid())]
 
     def running(self) -> bool:
         return pid_alive(self.pid())
@@ -102,17 +131,51 @@ class Component(ABC):
     @abstractmethod
     def _launch(self) -> None: ...
 
+    def ports(self) -> list[tuple[str, int]]:
+        """The (host, port) pairs it listens on: checked free before it starts."""
+        return []
+
+    def fingerprint(self) -> str | None:
+        """A digest of the configuration it is launched with (credentials included); when it changes, a running
+        instance is restarted by the next start. None: no such check."""
+        return None
+
+    def status_rows(self) -> list[HealthRow]:
+        return [HealthRow(self.name, self.healthy(), self.endpoint())]
+
+    def _stale(self) -> bool:
+        current = self.fingerprint()
+        if current is None:
+            return False
+        stored = self._fingerprint_file.read_text() if self._fingerprint_file.exists() else None
+        return stored != current
+
     def start(self) -> None:
+        if self.running() and self._stale():
+            log.info("%s: configuration changed since it started, restarting", self.name)
+            self.stop()
         if self.running() and self.healthy():
             return
         if self.running():  # started earlier but not answering yet
-            if wait_until(self.healthy, self.start_timeout):
+            if self._wait_healthy():
                 return
             raise RuntimeError(f"{self.name} is running but not healthy; see {self.logfile}")
+        ensure_ports_free(self.name, self.ports())
         self._launch()
-        if not wait_until(self.healthy, self.start_timeout):
-            tail = self.logfile.read_text(errors="replace")[-3000:] if self.logfile.exists() else ""
-            raise RuntimeError(f"{self.name} did not become healthy in {self.start_timeout}s:\n{tail}")
+        fingerprint = self.fingerprint()
+        if fingerprint is not None:
+            self._fingerprint_file.write_text(fingerprint)
+        if not self._wait_healthy():
+            state = "did not become healthy" if self.running() else "exited"
+            raise RuntimeError(f"{self.name} {state} in {self.start_timeout}s:\n{self.log_tail()}")
+
+    def _wait_healthy(self) -> bool:
+        """Poll until healthy; give up early when the process has died."""
+        wait_until(lambda: self.healthy() or not self.running(), self.start_timeout)
+        return self.healthy()
+
+    def log_tail(self, chars: int = 3000) -> str:
+        return self.logfile.read_text(errors="replace")[-chars:] if self.logfile.exists() else ""
 
     def stop(self) -> None:
         stop_pid(self.pid())
@@ -150,7 +213,6 @@ class Postgres(Component):
 
     def __init__(self, paths: StackPaths):
         super().__init__(paths)
-        self.settings = PostgresSettings()
         self.bindir = postgres_bin_dir()
         home = _postgres_home(paths)
         if home is None:
@@ -162,8 +224,16 @@ class Postgres(Component):
     def logfile(self) -> Path:
         return self._logfile or super().logfile
 
+    @property
+    def settings(self) -> PostgresSettings:
+        """Read at each use: the stack draws the password (stack.env) after its components are made."""
+        return self.paths.settings(PostgresSettings)
+
     def endpoint(self) -> str:
         return f"{self.settings.host}:{self.settings.port}"
+
+    def ports(self) -> list[tuple[str, int]]:
+        return [(self.settings.host, self.settings.port)]
 
     def _as_postgres_user(self, argv: list[str]) -> list[str]:
         # PostgreSQL refuses to run as root: hand the server to the `postgres` system user.
@@ -227,7 +297,12 @@ class Postgres(Component):
             os.chown(self.logfile, entry.pw_uid, entry.pw_gid)
         subprocess.run(
             self._as_postgres_user(
-                [self._bin("pg_ctl"), "-D", str(self.datadir), "-l", str(self.logfile), "-w", "-t", "60", "start"]
+                [
+                    *[self._bin("pg_ctl"), "-D", str(self.datadir), "-l", str(self.logfile), "-w", "-t", "60"],
+                    # the address from settings on every start, not only the one written at initdb: a data
+                    # folder made before a port change (or under another TWIN_LOCAL_PORT_OFFSET) follows it
+                    *["-o", f"-p {self.settings.port} -c listen_addresses={self.settings.host}", "start"],
+                ]
             ),
             check=True,
             stdout=subprocess.DEVNULL,
@@ -235,7 +310,51 @@ class Postgres(Component):
         pid = (self.datadir / "postmaster.pid").read_text().splitlines()[0]
         self.pidfile.write_text(pid)
         if wait_until(self._accepts_connections, 30):
+            self.sync_password()
             self._ensure_databases()
+
+    def start(self) -> None:
+        if self.running() and self._accepts_connections():
+            self.sync_password()  # a stack started before its password was generated (or changed)
+        super().start()
+
+    def _password_accepted(self) -> bool:
+        try:
+            return self._psql("SELECT 1") == "1"
+        except subprocess.CalledProcessError:
+            return False
+
+    def sync_password(self) -> bool:
+        """Make the role's password the configured one (stack.env, or TWIN_PG_PASSWORD); True if it changed.
+
+        A stack created before passwords were generated has the role password `twin`: the local socket
+        (trust authentication, reachable only by this machine's users who can read the socket folder) sets
+        the generated one, so the data stays and every client uses the new password from then on."""
+        if self._password_accepted():
+            return False
+        password = self.settings.password.replace("'", "''")
+        subprocess.run(
+            [
+                self._bin("psql"),
+                "-h",
+                str(self.socketdir),
+                "-p",
+                str(self.settings.port),
+                "-U",
+                self.settings.user,
+                "-d",
+                "postgres",
+                "-qtA",
+                "-v",
+                "ON_ERROR_STOP=1",
+            ],
+            input=f"ALTER ROLE \"{self.settings.user}\" PASSWORD '{password}';\n",  # stdin: not on a command line
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        log.info("postgres: role %s now uses the configured password", self.settings.user)
+        return True
 
     def _psql(self, sql: str, database: str = "postgres") -> str:
         result = subprocess.run(
@@ -298,12 +417,15 @@ class Redis(Component):
 
     def __init__(self, paths: StackPaths):
         super().__init__(paths)
-        url = RedisSettings().url
+        url = paths.settings(RedisSettings).url
         hostport = url.split("//", 1)[1].split("/", 1)[0]
         self.host, self.port = _host_port(hostport)
 
     def endpoint(self) -> str:
         return f"{self.host}:{self.port}"
+
+    def ports(self) -> list[tuple[str, int]]:
+        return [(self.host, self.port)]
 
     def _launch(self) -> None:
         datadir = self.paths.data / "redis"
@@ -392,13 +514,16 @@ class Kafka(_JavaComponent):
 
     def __init__(self, paths: StackPaths):
         super().__init__(paths)
-        self.bootstrap = KafkaSettings().bootstrap_servers
+        self.bootstrap = paths.settings(KafkaSettings).bootstrap_servers
         self.host, self.port = _host_port(self.bootstrap.split(",")[0])
         self.datadir = paths.data / "kafka"
         self.controller_port = int(os.environ.get("TWIN_STACK_KAFKA_CONTROLLER_PORT", LOCAL_KAFKA_CONTROLLER_PORT))
 
     def endpoint(self) -> str:
         return self.bootstrap
+
+    def ports(self) -> list[tuple[str, int]]:
+        return [(self.host, self.port), (self.host, self.controller_port)]
 
     def _config(self) -> Path:
         path = self.paths.conf / "kafka.properties"
@@ -472,6 +597,7 @@ class KafkaConnect(_JavaComponent):
     """Kafka Connect (distributed mode, state in Kafka topics) with the Debezium PostgreSQL connector."""
 
     name = "connect"
+    after = ("kafka",)
     main_class = "org.apache.kafka.connect.cli.ConnectDistributed"
     jar_profile = "connect"
     heap = "768m"
@@ -494,13 +620,16 @@ class KafkaConnect(_JavaComponent):
             self.name = name
         if heap is not None:
             self.heap = heap
-        self.url = url or ConnectSettings().url
-        self.bootstrap = KafkaSettings().bootstrap_servers
+        self.url = url or paths.settings(ConnectSettings).url
+        self.bootstrap = paths.settings(KafkaSettings).bootstrap_servers
         self.group_id = group_id
         self.storage_topic_prefix = storage_topic_prefix
 
     def endpoint(self) -> str:
         return self.url
+
+    def ports(self) -> list[tuple[str, int]]:
+        return [_host_port(self.url.split("//", 1)[1].rstrip("/").replace("localhost", "127.0.0.1"))]
 
     def _config(self) -> Path:
         listener = self.url.replace("localhost", "127.0.0.1")
@@ -540,21 +669,34 @@ class Mlflow(Component):
     """MLflow tracking server and model registry: PostgreSQL backend store, local artifact store."""
 
     name = "mlflow"
+    after = ("postgres",)
     start_timeout = 180.0
 
     def __init__(self, paths: StackPaths):
         super().__init__(paths)
-        self.uri = MlflowSettings().tracking_uri
+        self.uri = paths.settings(MlflowSettings).tracking_uri
         self.host, self.port = _host_port(self.uri.split("//", 1)[1].rstrip("/"))
 
     def endpoint(self) -> str:
         return self.uri
 
+    def ports(self) -> list[tuple[str, int]]:
+        return [(self.host, self.port)]
+
+    def _backend(self) -> tuple[str, str]:
+        """The backend store URI (no password in it: it would show in the process list) and the password,
+        handed to libpq as PGPASSWORD."""
+        pg = self.paths.settings(PostgresSettings)
+        return f"postgresql+psycopg://{pg.user}@{pg.host}:{pg.port}/mlflow", pg.password
+
+    def fingerprint(self) -> str:
+        uri, password = self._backend()
+        return hashlib.sha256(f"{uri}\n{password}\n{self.uri}".encode()).hexdigest()
+
     def _launch(self) -> None:
-        pg = PostgresSettings()
         artifacts = self.paths.data / "mlflow" / "artifacts"
         artifacts.mkdir(parents=True, exist_ok=True)
-        backend = f"postgresql+psycopg://{pg.user}:{pg.password}@{pg.host}:{pg.port}/mlflow"
+        backend, password = self._backend()
         spawn(
             [
                 sys.executable,
@@ -575,13 +717,8 @@ class Mlflow(Component):
             self.pidfile,
             self.logfile,
             # the GenAI job runner (huey consumers, ~2 GB) serves nothing the platform uses
-            env={"MLFLOW_TRACKING_URI": "", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+            env={"MLFLOW_TRACKING_URI": "", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "PGPASSWORD": password},
         )
 
     def healthy(self) -> bool:
-        return _http_ok(f"{self.uri}/health")
-
-
-def all_components(paths: StackPaths) -> list[Component]:
-    """In start order; stop in reverse."""
-    return [Postgres(paths), Redis(paths), Kafka(paths), KafkaConnect(paths), Mlflow(paths)]
+        return http_ok(f"{self.uri}/health")

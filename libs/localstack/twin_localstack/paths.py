@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
+from pydantic_settings import BaseSettings
 from twin_common.settings import repo_root
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,16 @@ class StackPaths:
     @property
     def jars(self) -> Path:
         return self.cache / "jars"
+
+    @property
+    def env_file(self) -> Path:
+        """Generated settings (credentials), read by every settings object after the environment
+        (the same file as twin_common.settings.local_env_file() for the default home)."""
+        return self.home / "stack.env"
+
+    def settings(self, cls: type[SettingsT], **values) -> SettingsT:
+        """A settings object read from the environment, then this stack's env file."""
+        return cls(_env_file=self.env_file, **values)
 
     def ensure(self) -> None:
         for path in (self.data, self.logs, self.run, self.conf, self.jars):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+
+import psutil
 
 
 def read_pid(pidfile: Path) -> int | None:
@@ -40,8 +43,11 @@ def spawn(
     logfile: Path,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    inherit_env: bool = True,
 ) -> int:
-    """Start argv in its own session (so it outlives the caller) with output appended to logfile."""
+    """Start argv in its own session (so it outlives the caller) with output appended to logfile.
+
+    `env` is added to this process's environment, or replaces it with inherit_env=False."""
     logfile.parent.mkdir(parents=True, exist_ok=True)
     with logfile.open("ab") as log:
         proc = subprocess.Popen(
@@ -49,7 +55,7 @@ def spawn(
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env={**os.environ, **(env or {})},
+            env={**(os.environ if inherit_env else {}), **(env or {})},
             cwd=cwd,
             start_new_session=True,
         )
@@ -58,22 +64,43 @@ def spawn(
 
 
 def stop_pid(pid: int | None, timeout: float = 30.0) -> None:
-    """SIGTERM the process group, then SIGKILL it if it is still there after `timeout` seconds."""
+    """SIGTERM the process group, then SIGKILL it if it is still there after `timeout` seconds; returns once the
+    process and its descendants are gone (so their ports are free)."""
     if not pid_alive(pid):
         return
     assert pid is not None
+    descendants = _descendants(pid)
     _signal_group(pid, signal.SIGTERM)
     if not _wait_gone(pid, timeout):
         _signal_group(pid, signal.SIGKILL)
         _wait_gone(pid, 5.0)
+    _wait_descendants(descendants, timeout=5.0)
 
 
 def kill_pid(pid: int | None) -> None:
     """SIGKILL the process group at once (a crash, for failure tests)."""
     if pid_alive(pid):
         assert pid is not None
+        descendants = _descendants(pid)
         _signal_group(pid, signal.SIGKILL)
         _wait_gone(pid, 5.0)
+        _wait_descendants(descendants, timeout=5.0)
+
+
+def _descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return []
+
+
+def _wait_descendants(processes: list[psutil.Process], timeout: float) -> None:
+    """Wait for children that outlive their parent for a moment; SIGKILL those still there after `timeout`."""
+    _, alive = psutil.wait_procs(processes, timeout=timeout)
+    for process in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
+    psutil.wait_procs(alive, timeout=2.0)
 
 
 def _wait_gone(pid: int, timeout: float) -> bool:

@@ -10,12 +10,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
+from opentelemetry import trace
 from twin_common.documents import DocumentRow
 
 from twin_search.chunking import Chunk, Chunker
 from twin_search.embedding import Embedder
 from twin_search.sparse import Bm25Encoder
 from twin_search.vectorstore.base import IndexedChunk, VectorStore
+
+tracer = trace.get_tracer("twin_search.indexer")
 
 
 @dataclass(frozen=True)
@@ -64,18 +67,40 @@ class DocumentIndexer:
         if vectors is None:
             vectors = self.embed_chunks(all_chunks)
         items = self.prepare(all_chunks, vectors)
-        for start in range(0, len(items), 512):
-            self.store.upsert(items[start : start + 512])
+        with self._store_span("upsert", len(items)):
+            for start in range(0, len(items), 512):
+                self.store.upsert(items[start : start + 512])
         results = []
-        for doc, doc_chunks in chunked:
-            fresh = {c.chunk_id for c in doc_chunks}
-            stale = sorted(self.store.document_point_ids(doc.tenant_id, doc.id) - fresh)
-            self.store.delete_points(stale)
-            results.append(IndexResult(doc.id, len(doc_chunks), len(stale)))
+        with self._store_span("delete_stale", len(chunked)):
+            for doc, doc_chunks in chunked:
+                fresh = {c.chunk_id for c in doc_chunks}
+                stale = sorted(self.store.document_point_ids(doc.tenant_id, doc.id) - fresh)
+                self.store.delete_points(stale)
+                results.append(IndexResult(doc.id, len(doc_chunks), len(stale)))
         return results
 
     def embed_chunks(self, chunks: list[Chunk]) -> np.ndarray:
-        return self.embedder.embed([c.text for c in chunks])
+        attributes = {
+            "gen_ai.operation.name": "embeddings",
+            "gen_ai.request.model": self.embedder.model_name,
+            "twin.chunks": len(chunks),
+        }
+        with tracer.start_as_current_span(f"embeddings {self.embedder.model_name}", attributes=attributes):
+            return self.embedder.embed([c.text for c in chunks])
+
+    def _store_span(self, operation: str, count: int):
+        """A database-client span of a vector store write (db.* semantic conventions; Qdrant server or edge)."""
+        collection = getattr(self.store, "collection", "twin_chunks")
+        return tracer.start_as_current_span(
+            f"{operation} {collection}",
+            kind=trace.SpanKind.CLIENT,
+            attributes={
+                "db.system.name": "qdrant",
+                "db.operation.name": operation,
+                "db.collection.name": collection,
+                "db.operation.batch.size": count,
+            },
+        )
 
     def remove(self, tenant_id: str, document_id: str) -> None:
         self.store.delete_document(tenant_id, document_id)

@@ -72,7 +72,9 @@ def connector_config(
         "producer.override.linger.ms": "0",
         # Heartbeats let the slot's confirmed position advance while the source database is idle.
         "heartbeat.interval.ms": str(heartbeat_interval_ms),
-        "topic.creation.default.replication.factor": "1",
+        # -1: the broker's default.replication.factor, which the chart derives from the cluster size (min(3, brokers))
+        # and the local stack leaves at 1 (connect-runtime 4.1 accepts -1 for "the broker's default")
+        "topic.creation.default.replication.factor": "-1",
         "topic.creation.default.partitions": "3",
     }
 

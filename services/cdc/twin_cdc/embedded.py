@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from kafka import KafkaProducer
-from twin_common.settings import KafkaSettings, PostgresSettings, repo_root
+from twin_common.settings import KafkaSettings, PostgresSettings, TelemetrySettings, repo_root
+from twin_common.telemetry import setup_telemetry, shutdown_telemetry
+from twin_common.telemetry.kafka import debezium_trace_context, kafka_headers, send_span
 
 from twin_cdc.connector import connector_config
 
@@ -78,14 +80,21 @@ def make_forwarder(producer: KafkaProducer):
             self.forwarded = 0
 
         def handleJsonBatch(self, records) -> None:  # the Java callback's name
-            futures = [
-                producer.send(str(record.destination()), key=_bytes(record.key()), value=_bytes(record.value()))
-                for record in records
-            ]
+            futures = [self._send(record) for record in records]
             producer.flush()
             for future in futures:
                 future.get(timeout=30)  # raises if Kafka refused one: the batch is not committed
             self.forwarded += len(futures)
+
+        def _send(self, record):
+            topic, key, value = str(record.destination()), _bytes(record.key()), _bytes(record.value())
+            # A row written by a traced request carries its traceparent: the send joins that trace and the
+            # message headers carry it on, so the consumer continues from this hop (untraced rows: no span).
+            row_context = debezium_trace_context(value)
+            if row_context is None:
+                return producer.send(topic, key=key, value=value)
+            with send_span(topic, key=key, context=row_context) as headers:
+                return producer.send(topic, key=key, value=value, headers=kafka_headers(headers))
 
     return KafkaForwarder()
 
@@ -150,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bootstrap-servers", default=KafkaSettings().bootstrap_servers)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    setup_telemetry(f"{settings.service_name}-embedded", TelemetrySettings())
     offsets = args.offsets or repo_root() / ".local" / "cdc" / f"{args.name}.offsets"
     offsets.parent.mkdir(parents=True, exist_ok=True)
     properties = engine_properties(
@@ -172,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         stop.wait(0.5)
     cdc.stop()
     log.info("embedded CDC %s stopped after forwarding %d events", args.name, cdc.handler.forwarded)
+    shutdown_telemetry()
     return 1 if cdc.error else 0
 
 

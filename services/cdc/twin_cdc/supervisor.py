@@ -6,10 +6,15 @@ import logging
 import threading
 from dataclasses import dataclass
 
+from opentelemetry import trace
+from prometheus_client import Counter
+
 from twin_cdc import connector
 from twin_cdc.settings import CdcSettings
 
 log = logging.getLogger("twin.cdc")
+tracer = trace.get_tracer("twin_cdc")
+CHECKS = Counter("twin_cdc_checks", "Supervisor checks of the connector, by the state found", ["state"])
 
 
 @dataclass
@@ -25,7 +30,19 @@ class Supervisor:
         self.last: CheckResult | None = None
 
     def check(self) -> CheckResult:
-        """Register when missing or different, then restart what failed."""
+        """Register when missing or different, then restart what failed (one span: its Connect calls are children)."""
+        with tracer.start_as_current_span(
+            "cdc.supervise", attributes={"twin.cdc.connector": self.settings.connector_name}
+        ) as span:
+            result = self._check()
+            span.set_attribute("twin.cdc.connector.state", result.state)
+            span.set_attribute("twin.cdc.restarted", result.restarted)
+            if result.registered != "unchanged":
+                span.set_attribute("twin.cdc.registered", result.registered or "")
+        CHECKS.labels(result.state).inc()
+        return result
+
+    def _check(self) -> CheckResult:
         url, name = self.settings.connect.url, self.settings.connector_name
         action = connector.register(url, name, self.settings.connector_config()).action
         if action != "unchanged":
@@ -49,6 +66,7 @@ class Supervisor:
             try:
                 self.check()
             except connector.ConnectError as exc:
+                CHECKS.labels("ERROR").inc()
                 log.warning("check failed: %s", exc)
             stop.wait(self.settings.supervise_interval_s)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 
 from twin_common.service import bootstrap
+from twin_search.vectorstore.base import VectorStore
 
 from twin_embedder.app import EmbedderConsumer
 from twin_embedder.http import build_app
@@ -16,7 +17,7 @@ from twin_embedder.pipeline import ChangePipeline
 from twin_embedder.settings import EmbedderSettings
 
 
-def build_pipeline(settings: EmbedderSettings) -> ChangePipeline:
+def build_pipeline(settings: EmbedderSettings, vector_store: VectorStore | None = None) -> ChangePipeline:
     from twin_search.indexer import DocumentIndexer
 
     if settings.embedder == "remote":
@@ -32,7 +33,9 @@ def build_pipeline(settings: EmbedderSettings) -> ChangePipeline:
         from twin_search.embedding import LocalEmbedder
 
         embedder = LocalEmbedder()
-    if settings.qdrant_url:
+    if vector_store is not None:  # shared with other services of one process (twin node)
+        store = vector_store
+    elif settings.qdrant_url:
         from twin_search.vectorstore.qdrant_server import QdrantServerStore
 
         store = QdrantServerStore.connect(url=settings.qdrant_url, timeout_s=settings.dependency_timeout_s)
@@ -53,10 +56,11 @@ def build_pipeline(settings: EmbedderSettings) -> ChangePipeline:
     return ChangePipeline(DocumentIndexer(store, embedder), features)
 
 
-async def run(settings: EmbedderSettings) -> None:
+async def run(settings: EmbedderSettings, vector_store: VectorStore | None = None) -> None:
+    """Serve until SIGTERM / SIGINT or cancellation; a given vector_store is used, and left open for its owner."""
     import uvicorn
 
-    pipeline = build_pipeline(settings)
+    pipeline = build_pipeline(settings, vector_store)
     consumer = EmbedderConsumer(settings, pipeline, EmbedderMetrics())
     server = uvicorn.Server(
         uvicorn.Config(build_app(settings, consumer), host=settings.http_host, port=settings.http_port, log_config=None)
@@ -66,7 +70,8 @@ async def run(settings: EmbedderSettings) -> None:
         await server.serve()  # returns on SIGTERM / SIGINT
     finally:
         await consumer.stop()
-        pipeline.store.close()
+        if vector_store is None:
+            pipeline.store.close()
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ skipped).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +31,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from opentelemetry import trace
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_delay, wait_exponential_jitter
 from twin_common.events import DeadLetter, DebeziumEnvelope, DocumentIndexed
+from twin_common.telemetry.kafka import batch_process_span, debezium_trace_context, extract_context, send_span
 from twin_common.topics import dead_letter_topic
 
 from twin_embedder.metrics import EmbedderMetrics, consumer_lag
@@ -105,13 +107,15 @@ class EmbedderConsumer:
     async def handle(self, msg: KafkaMessage) -> None:
         records = list(msg.raw_message if isinstance(msg.raw_message, tuple | list) else (msg.raw_message,))
         started = time.perf_counter()
-        with tracer.start_as_current_span("embedder.batch") as span:
-            span.set_attribute("messages", len(records))
+        # Continue each change's trace: from the headers when the CDC forwarder set them, else from the traceparent
+        # the ingest request wrote into the row (Debezium copies no headers from the database).
+        contexts = [extract_context(r.headers) or debezium_trace_context(r.value) for r in records]
+        with batch_process_span(records, group=self.settings.group_id, contexts=contexts) as span:
             valid, poison = self._sort(records)
             try:
                 applied = await self._process(msg, valid, poison)
             except Exception as exc:  # noqa: BLE001 - never let a batch's offsets move without its writes
-                span.set_attribute("handed_back", True)
+                span.set_attribute("twin.batch.handed_back", True)
                 await self._hand_back(msg, records, exc)
                 return
         self._dead_lettered.clear()
@@ -166,7 +170,9 @@ class EmbedderConsumer:
         if not envelopes:
             return []
         loop = asyncio.get_running_loop()
-        applied = await loop.run_in_executor(self._worker, self.pipeline.apply_batch, envelopes)
+        # the current span goes along, so the embedding and store spans are children of the batch's
+        context = contextvars.copy_context()
+        applied = await loop.run_in_executor(self._worker, context.run, self.pipeline.apply_batch, envelopes)
         trace.get_current_span().set_attribute("documents", len(applied))
         return applied
 
@@ -236,23 +242,26 @@ class EmbedderConsumer:
             attempts=1,  # poison fails the same way every time: it is not retried
             consumer_group=self.settings.group_id,
         )
-        with tracer.start_as_current_span("embedder.dead_letter"):
-            await self.broker.publish(event.to_bytes(), self.dlq_topic, key=record.key)
+        with send_span(self.dlq_topic, key=record.key) as headers:
+            await self.broker.publish(event.to_bytes(), self.dlq_topic, key=record.key, headers=headers)
         self.stats.dead_letters += 1
         self.metrics.dead_letters.inc()
         log.error("dead-lettered %s[%d]@%d: %s", record.topic, record.partition, record.offset, error)
 
     async def _publish_indexed(self, result: Applied) -> None:
-        event = DocumentIndexed(
-            tenant_id=result.tenant_id,
-            document_id=result.document_id,
-            content_hash=result.content_hash,
-            op=result.op,
-            chunk_count=result.chunk_count,
-            embedding_model=self.pipeline.indexer.embedder.model_name,
-            source_lsn=result.source_lsn,
-        )
-        await self.broker.publish(event.to_bytes(), self.settings.indexed_topic, key=result.document_id.encode())
+        key = result.document_id.encode()
+        with send_span(self.settings.indexed_topic, key=key) as headers:
+            event = DocumentIndexed(
+                tenant_id=result.tenant_id,
+                document_id=result.document_id,
+                content_hash=result.content_hash,
+                op=result.op,
+                chunk_count=result.chunk_count,
+                embedding_model=self.pipeline.indexer.embedder.model_name,
+                source_lsn=result.source_lsn,
+                traceparent=headers.get("traceparent"),  # the header's context, kept with the event
+            )
+            await self.broker.publish(event.to_bytes(), self.settings.indexed_topic, key=key, headers=headers)
 
     # --- lifecycle ----------------------------------------------------------------------------
 

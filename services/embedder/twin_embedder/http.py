@@ -6,8 +6,7 @@ one, since when, and the last error. Every /v1 route requires the service token 
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, FastAPI, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi import APIRouter, Depends, FastAPI
 from twin_common.health import HealthRegistry
 from twin_common.service import build_http_app
 from twin_common.service_auth import ServiceTokenCheck, require_service_token
@@ -21,15 +20,11 @@ def build_app(settings: EmbedderSettings, consumer: EmbedderConsumer) -> FastAPI
     health = HealthRegistry()
     health.add("kafka", lambda: consumer.broker.running)
     health.add("dependencies", lambda: consumer.ready)
-    app = build_http_app(settings, health)
+    app = build_http_app(settings, health, metrics_registries=[consumer.metrics.registry])
     pipeline = consumer.pipeline
     token = ServiceTokenCheck.from_settings(settings.auth)
     token.warn_if_unconfigured(settings.service_name)
     api = APIRouter(dependencies=[Depends(require_service_token(token))])
-
-    @app.get("/metrics")
-    def metrics() -> Response:
-        return Response(generate_latest(consumer.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @api.get("/v1/stats")
     def stats() -> dict:

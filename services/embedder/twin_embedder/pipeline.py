@@ -12,6 +12,7 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from opentelemetry import trace
 from pydantic import ValidationError
 from twin_common.documents import DocumentRow
 from twin_common.events import ChangeOp, DebeziumEnvelope
@@ -20,6 +21,8 @@ from twin_search.cleaning import clean_text
 from twin_search.indexer import DocumentIndexer
 
 from twin_embedder.features import DocumentFeatures, FeatureSink, NullFeatureSink, StyleStats
+
+tracer = trace.get_tracer("twin_embedder")
 
 
 class InvalidChange(ValueError):
@@ -164,9 +167,9 @@ class ChangePipeline:
                         change.lsn,
                     )
                 )
-        self.features.push(
-            [self._features(c, chunks.get(c.document_id, []), cleaned.get(c.document_id, "")) for c in changes]
-        )
+        features = [self._features(c, chunks.get(c.document_id, []), cleaned.get(c.document_id, "")) for c in changes]
+        with tracer.start_as_current_span("feast.push", attributes={"twin.features.documents": len(features)}):
+            self.features.push(features)
         return results
 
     def is_current(self, row: DocumentRow, chunks: list[Chunk]) -> bool:

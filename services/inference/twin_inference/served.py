@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 from collections.abc import AsyncIterator
@@ -10,6 +11,7 @@ from collections.abc import AsyncIterator
 import numpy as np
 from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import InferRequest, InferResponse
+from twin_common.telemetry.genai import generation_attributes, model_call
 from twin_inference_client.schema import (
     EMBED_SCHEMA,
     LLM_SCHEMA,
@@ -51,10 +53,12 @@ class EmbedModel(BatchedModel):
         return list(loaded.backend.embed(rows)), loaded.info.version
 
     async def predict(self, payload: InferRequest, headers=None) -> InferResponse:
-        check_input_names(payload, self.schema)
-        texts = text_rows(payload, "text")
-        self._check_rows(texts)
-        vectors, version = await self.batcher.submit(texts)
+        with model_call("embeddings", self.name) as call:
+            check_input_names(payload, self.schema)
+            texts = text_rows(payload, "text")
+            self._check_rows(texts)
+            vectors, version = await self.batcher.submit(texts)
+            call.finish(response_model=self.current.info.name, version=version, rows=len(texts))
         return response(payload, self.name, version, [("embedding", np.stack(vectors).astype(np.float32), "FP32")])
 
 
@@ -67,12 +71,14 @@ class RerankModel(BatchedModel):
         return list(loaded.backend.score(rows)), loaded.info.version
 
     async def predict(self, payload: InferRequest, headers=None) -> InferResponse:
-        check_input_names(payload, self.schema)
-        queries, passages = text_rows(payload, "query"), text_rows(payload, "passage")
-        if len(queries) != len(passages):
-            raise InvalidInput(f"query has {len(queries)} rows and passage {len(passages)}: they must match")
-        self._check_rows(queries)
-        scores, version = await self.batcher.submit(list(zip(queries, passages, strict=True)))
+        with model_call("rerank", self.name) as call:
+            check_input_names(payload, self.schema)
+            queries, passages = text_rows(payload, "query"), text_rows(payload, "passage")
+            if len(queries) != len(passages):
+                raise InvalidInput(f"query has {len(queries)} rows and passage {len(passages)}: they must match")
+            self._check_rows(queries)
+            scores, version = await self.batcher.submit(list(zip(queries, passages, strict=True)))
+            call.finish(response_model=self.current.info.name, version=version, rows=len(queries))
         return response(payload, self.name, version, [("score", np.asarray(scores, np.float32).reshape(-1, 1), "FP32")])
 
 
@@ -113,7 +119,16 @@ class LlmModel(VersionedModel):
 
     async def events(self, payload: InferRequest) -> AsyncIterator[tuple[str, TokenEvent]]:
         """(version, token event) pairs of one generation; the last event carries finish_reason."""
-        ids, params = self._parse(payload)
+        operation = "chat" if text_rows(payload, "messages") is not None else "text_completion"
+        # not the current span: this generator yields while the generation runs
+        with model_call(operation, self.name, current=False) as call:
+            ids, params = self._parse(payload)
+            call.span.set_attributes(generation_attributes(params))
+            async with contextlib.aclosing(self._generate(payload, ids, params, call)) as generation:
+                async for item in generation:  # closing this generator closes (and cancels) the generation
+                    yield item
+
+    async def _generate(self, payload, ids, params, call) -> AsyncIterator[tuple[str, TokenEvent]]:
         loaded = self.current
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[TokenEvent | BaseException] = asyncio.Queue()
@@ -133,6 +148,16 @@ class LlmModel(VersionedModel):
                     event = await queue.get()
                     if isinstance(event, BaseException):
                         raise event
+                    if event.text:
+                        call.first_token()
+                    if event.finish_reason is not None:
+                        call.finish(
+                            input_tokens=event.prompt_tokens,
+                            output_tokens=event.completion_tokens,
+                            finish_reason=event.finish_reason,
+                            response_model=loaded.info.name,
+                            version=loaded.info.version,
+                        )
                     yield loaded.info.version, event
                     if event.finish_reason is not None:
                         break

@@ -17,11 +17,14 @@ from concurrent import futures
 import kserve
 from grpc import aio
 from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
+from kserve.model_server import app as kserve_rest_app
 from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc
 from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor, LoggingInterceptor
 from kserve.protocol.grpc.servicer import InferenceServicer
 from kserve.protocol.rest.server import RESTServer
 from twin_common.service_auth import ServiceTokenCheck, ServiceTokenInterceptor, ServiceTokenMiddleware
+from twin_common.telemetry.instrumentation import instrument_fastapi_app
+from twin_common.telemetry.metrics import grpc_server_metrics_interceptor
 
 from twin_inference.grpc_stream import stream_handler
 
@@ -114,10 +117,12 @@ class TwinModelServer(kserve.ModelServer):
             routes=self.routes,
         )
         rest.config.host = self.host  # RESTServer hard-codes 0.0.0.0
+        instrument_fastapi_app(kserve_rest_app)  # KServe's app: server spans and RED metrics (its /metrics serves them)
         self._rest_server = rest
         self._grpc = aio.server(
             futures.ThreadPoolExecutor(max_workers=self.max_threads),
             interceptors=(
+                grpc_server_metrics_interceptor(),
                 ServiceTokenInterceptor(self.token, OPEN_GRPC_METHODS),
                 LoggingInterceptor(),
                 ExceptionToStatusInterceptor(),

@@ -13,13 +13,16 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING
 
+from opentelemetry import trace
 from pydantic import ValidationError
 from twin_common.events import ModelRegistered
+from twin_common.telemetry.kafka import process_span
 
 if TYPE_CHECKING:  # no kserve import at run time: unit tests share a process with tritonclient.grpc
     from twin_inference.versioned import VersionedModel
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer("twin_inference")
 
 
 class RegistryWatcher:
@@ -77,11 +80,12 @@ class RegistryWatcher:
     async def _poll(self) -> None:
         while True:
             await asyncio.sleep(self.poll_interval_s)
-            for model in self.models:
-                try:
-                    await model.refresh()
-                except Exception:
-                    log.exception("alias poll of %s failed", model.name)
+            with tracer.start_as_current_span("inference.alias_poll"):  # one trace for its registry calls
+                for model in self.models:
+                    try:
+                        await model.refresh()
+                    except Exception:
+                        log.exception("alias poll of %s failed", model.name)
 
     async def _consume(self) -> None:
         from aiokafka import AIOKafkaConsumer
@@ -101,7 +105,8 @@ class RegistryWatcher:
                 log.info("watching %s for ModelRegistered events", self.topic)
                 backoff = 1.0
                 async for message in consumer:
-                    await self.handle(message.value)
+                    with process_span(message):  # continues the trace of the job that registered the model
+                        await self.handle(message.value)
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -12,12 +12,15 @@ import logging
 from collections.abc import Iterable
 from dataclasses import replace
 
+from opentelemetry import trace
+
 from twin_ingest.model import ImportReport, Rejection, RejectReason, SourceDocument
 from twin_ingest.store import DocumentStore
 from twin_ingest.text import UnusableText
 from twin_ingest.validation import ItemLimits, check_document, safe_text
 
 log = logging.getLogger("twin.ingest")
+tracer = trace.get_tracer("twin_ingest")
 
 
 def _first_line(exc: Exception) -> str:
@@ -37,21 +40,25 @@ def run_import(
         raise ValueError("tenant and author must be non-empty")
     limits = limits or ItemLimits()
     report = ImportReport()
-    author_id = store.ensure_author(tenant_id, author)
-    for item in items:
-        if isinstance(item, Rejection):
-            report.rejections.append(replace(item, external_id=safe_text(item.external_id)))
-            continue
-        try:
-            report.count(store.upsert(tenant_id, author_id, check_document(item, limits)))
-        except UnusableText as exc:
-            report.rejections.append(Rejection(safe_text(item.external_id), exc.reason, exc.detail))
-        except Exception as exc:  # noqa: BLE001 - one item's failure is its own rejection...
-            if store.broken:  # ...unless the database went away: then the run stops and can be re-run
-                raise
-            report.rejections.append(
-                Rejection(safe_text(item.external_id), RejectReason.STORE_FAILED, _first_line(exc))
-            )
+    with tracer.start_as_current_span("ingest.import", attributes={"twin.tenant.id": tenant_id}) as span:
+        author_id = store.ensure_author(tenant_id, author)
+        for item in items:
+            if isinstance(item, Rejection):
+                report.rejections.append(replace(item, external_id=safe_text(item.external_id)))
+                continue
+            try:
+                report.count(store.upsert(tenant_id, author_id, check_document(item, limits)))
+            except UnusableText as exc:
+                report.rejections.append(Rejection(safe_text(item.external_id), exc.reason, exc.detail))
+            except Exception as exc:  # noqa: BLE001 - one item's failure is its own rejection...
+                if store.broken:  # ...unless the database went away: then the run stops and can be re-run
+                    raise
+                report.rejections.append(
+                    Rejection(safe_text(item.external_id), RejectReason.STORE_FAILED, _first_line(exc))
+                )
+        for outcome, count in report.as_dict().items():
+            if isinstance(count, int):
+                span.set_attribute(f"twin.ingest.{outcome}", count)
     for rejection in report.rejections:
         log.info("rejected %s: %s (%s)", rejection.external_id, rejection.reason.value, rejection.detail)
     return report

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import psycopg
 from psycopg.types.json import Jsonb
+from twin_common.telemetry.kafka import current_traceparent
 
 from twin_ingest.hashing import content_hash
 from twin_ingest.model import Outcome, SourceDocument
@@ -12,13 +13,13 @@ from twin_ingest.model import Outcome, SourceDocument
 # so an unchanged re-import writes nothing to the WAL and produces no CDC event.
 UPSERT_DOCUMENT = """
 INSERT INTO documents (tenant_id, author_id, kind, external_id, title, url, content, language, tags, metadata,
-                       content_hash)
+                       content_hash, traceparent)
 VALUES (%(tenant_id)s, %(author_id)s, %(kind)s, %(external_id)s, %(title)s, %(url)s, %(content)s, %(language)s,
-        %(tags)s, %(metadata)s, %(content_hash)s)
+        %(tags)s, %(metadata)s, %(content_hash)s, %(traceparent)s)
 ON CONFLICT (tenant_id, author_id, external_id) DO UPDATE SET
     kind = EXCLUDED.kind, title = EXCLUDED.title, url = EXCLUDED.url, content = EXCLUDED.content,
     language = EXCLUDED.language, tags = EXCLUDED.tags, metadata = EXCLUDED.metadata,
-    content_hash = EXCLUDED.content_hash, updated_at = now()
+    content_hash = EXCLUDED.content_hash, traceparent = EXCLUDED.traceparent, updated_at = now()
 WHERE documents.content_hash IS DISTINCT FROM EXCLUDED.content_hash
 RETURNING id, (xmax = 0) AS inserted
 """
@@ -78,6 +79,7 @@ class DocumentStore:
                 "tags": list(document.tags),
                 "metadata": Jsonb(document.metadata),
                 "content_hash": content_hash(document),
+                "traceparent": current_traceparent(),  # the embedder continues this trace from the CDC event
             },
         ).fetchone()
         if row is None:

@@ -131,6 +131,7 @@ class Worker:
             "TWIN_HTTP_PORT": str(self.port),
             "TWIN_BACKOFF_S": "0.05",
             "TWIN_OTEL_SPANS_FILE": str(self.spans_path),
+            "TWIN_OTEL_LOCAL_COLLECTOR": "",  # spans to the file above even when the stack's collector runs
             **extra_env,
         }
         self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
@@ -139,7 +140,7 @@ class Worker:
         )
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=10, headers=service_token_header())
 
-    def wait_ready(self, timeout: float = 300.0) -> None:
+    def wait_ready(self, timeout: float = 300.0) -> None:  # imports alone take minutes on a loaded 2-core machine
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -120,4 +120,5 @@ def test_create_update_longer_shorter_and_delete(rig, chunker, tmp_path):
         if feast is not None:
             feast.close()
     spans = {json.loads(line)["name"] for line in worker.spans_path.read_text().splitlines()}
-    assert {"embedder.batch", "embedder.parse", "embedder.apply", "embedder.commit"} <= spans
+    assert {f"process {rig.documents_topic}", "embedder.parse", "embedder.apply", "embedder.commit"} <= spans
+    assert {f"send {rig.indexed_topic}", "upsert twin_chunks", "feast.push"} <= spans

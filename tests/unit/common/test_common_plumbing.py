@@ -15,7 +15,8 @@ def test_settings_come_from_environment(monkeypatch):
     monkeypatch.setenv("TWIN_PG_PORT", "6543")
     monkeypatch.setenv("TWIN_HTTP_PORT", "9999")
     assert KafkaSettings().bootstrap_servers == "k1:9092,k2:9092"
-    assert PostgresSettings().dsn() == "postgresql://twin:twin@127.0.0.1:6543/twin"
+    # _env_file=None: the defaults, not the credentials a local stack in this checkout wrote to .local/stack.env
+    assert PostgresSettings(_env_file=None).dsn() == "postgresql://twin:twin@127.0.0.1:6543/twin"
     assert PostgresSettings().dsn("other").endswith("/other")
     assert ServiceSettings().http_port == 9999
 

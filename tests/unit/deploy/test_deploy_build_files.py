@@ -1,17 +1,32 @@
-"""docker-compose.yml, skaffold.yaml and docker/service.Dockerfile agree with each other, with the chart
-and with the services' own settings: every build context and Dockerfile named exists, every dependency
-condition can be met, profiles patch what they claim to."""
+"""The compose layers, skaffold.yaml and the Dockerfiles agree with each other, with the chart and with the
+services' own settings: every build context and Dockerfile named exists, every dependency condition can be met
+and is needed, only the gateway and the UIs are published (on 127.0.0.1), no credential has a default, profiles
+patch what they claim to."""
 
 from __future__ import annotations
 
-import copy
 import os
 import re
 import tomllib
 
 import helm_python
 import pytest
-from deploy_support import REPO, SERVICES, container_env, find, load_yaml, settings_of
+from deploy_support import (
+    COMPOSE_FILES,
+    REPO,
+    SECRET_KEYS,
+    SERVICES,
+    compose_interpolate,
+    compose_merge,
+    compose_model,
+    container_env,
+    dot_env,
+    find,
+    json_patch,
+    load_yaml,
+    render_chart,
+    settings_of,
+)
 
 TORCH_SERVICES = {"embedder", "trainer", "inference"}
 CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
@@ -99,12 +114,44 @@ def test_torch_only_where_needed_and_cpu_by_default(service):
     assert "grep '^torch==' requirements.lock" in dockerfile()
 
 
+def test_connect_image_adds_the_checked_debezium_plugin_to_strimzis_kafka_image():
+    text = (REPO / "docker" / "connect.Dockerfile").read_text()
+    assert re.search(r"^FROM quay\.io/strimzi/kafka:\$\{STRIMZI_VERSION\}-kafka-\$\{KAFKA_VERSION\}$", text, re.M)
+    add = re.search(r"^ADD --checksum=sha256:([0-9a-f]{64}) \\\n\s+(\S+) \\", text, re.M)
+    assert add, "the plugin archive is fetched with its checksum"
+    assert add[2].startswith("https://repo1.maven.org/maven2/io/debezium/debezium-connector-postgres/")
+    assert "/opt/kafka/plugins" in text and re.findall(r"^USER (\S+)", text, re.M)[-1] == "1001"
+
+
+def test_mlflow_image_installs_the_locked_mlflow_as_non_root():
+    text = (REPO / "docker" / "mlflow.Dockerfile").read_text()
+    assert "-c requirements.lock -r mlflow-requirements.txt" in text
+    requirements = (REPO / "docker" / "mlflow-requirements.txt").read_text()
+    assert re.search(r"^mlflow\[auth\]$", requirements, re.M), "mlflow unpinned here: the lock pins it"
+    user = re.findall(r"^USER (\S+)", text, re.M)[-1]
+    assert user.split(":")[0] not in ("0", "root")
+    assert re.search(r'^ENTRYPOINT \["mlflow"\]', text, re.M)
+    for source in ("requirements.lock", "docker/mlflow-requirements.txt"):
+        assert (REPO / source).is_file()
+
+
 # ------------------------------------------------------------------------------------------- compose
+
+CREDENTIALS = {key: f"test-{key.lower()}" for key in SECRET_KEYS}
 
 
 @pytest.fixture(scope="module")
 def compose():
-    return load_yaml("docker-compose.yml")
+    """The three layers merged and interpolated (.env for versions and ports, test credentials)."""
+    return compose_model(COMPOSE_FILES, CREDENTIALS)
+
+
+def test_usage_header_names_every_layer():
+    header = (REPO / "docker-compose.yml").read_text().split("\nname:")[0]
+    for name in COMPOSE_FILES:
+        assert name in header
+    for key in SECRET_KEYS:
+        assert key in header, f"the header says how to give {key}"
 
 
 def test_compose_builds_every_service_like_skaffold(compose):
@@ -114,16 +161,20 @@ def test_compose_builds_every_service_like_skaffold(compose):
         assert (REPO / build["context"]).is_dir()
         assert build["dockerfile"] == DOCKERFILE and (REPO / build["context"] / build["dockerfile"]).is_file()
         assert build["args"] == image_args(name)
+    assert services["mlflow"]["build"]["dockerfile"] == "docker/mlflow.Dockerfile"
 
 
-def test_compose_dependencies_can_be_met(compose):
+def test_compose_dependencies_can_be_met_and_are_needed(compose):
     services = compose["services"]
     for name, spec in services.items():
+        env = " ".join(str(v) for v in spec.get("environment", {}).values())
         for target, rule in spec.get("depends_on", {}).items():
             assert target in services, f"{name} depends on unknown {target}"
             assert rule["condition"] in CONDITIONS
             if rule["condition"] == "service_healthy":
                 assert "healthcheck" in services[target], f"{name} waits for {target}, which has no healthcheck"
+            if name in SERVICES or target in SERVICES:  # a twin service waits only for what it talks to
+                assert re.search(rf"\b{target}\b", env), f"{name} waits for {target} but never uses it"
     # no cycles: a topological order exists
     pending = {n: set(s.get("depends_on", {})) for n, s in services.items()}
     while pending:
@@ -133,36 +184,100 @@ def test_compose_dependencies_can_be_met(compose):
             del pending[n]
 
 
-def test_compose_services_get_the_settings_they_read(compose, monkeypatch):
-    from twin_common.settings import KafkaSettings, PostgresSettings
+@pytest.mark.parametrize("service", SERVICES)
+def test_compose_services_get_the_settings_they_read(compose, service, monkeypatch):
+    from twin_common.settings import InternalAuthSettings, KafkaSettings, PostgresSettings, TelemetrySettings
 
-    services = compose["services"]
-    for name in SERVICES:
-        env = {k: str(v) for k, v in services[name]["environment"].items()}
-        assert env["TWIN_HTTP_HOST"] == "0.0.0.0"
-        for key in [k for k in os.environ if k.startswith("TWIN_")]:
-            monkeypatch.delenv(key)
-        for key, value in env.items():
-            monkeypatch.setenv(key, value.replace("${TWIN_PG_PASSWORD:-twin}", "twin"))
-        settings = settings_of(name)()
-        assert settings.http_host == "0.0.0.0"
-        assert settings.http_port == int(image_args(name)["PORT"])
-        assert PostgresSettings().host == "postgres" and KafkaSettings().bootstrap_servers == "kafka:9092"
-        assert "healthcheck" in services[name]
+    env = {k: str(v) for k, v in compose["services"][service]["environment"].items()}
+    assert env["TWIN_HTTP_HOST"] == "0.0.0.0"
+    for key in [k for k in os.environ if k.startswith(("TWIN_", "MLFLOW_"))]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("TWIN_STACK_HOME", "/nonexistent")
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    settings = settings_of(service)()
+    assert settings.http_host == "0.0.0.0"
+    assert settings.http_port == int(image_args(service)["PORT"])
+    assert PostgresSettings().host == "postgres" and KafkaSettings().bootstrap_servers == "kafka:9092"
+    assert InternalAuthSettings().service_token.get_secret_value() == CREDENTIALS["TWIN_SERVICE_TOKEN"]
+    assert TelemetrySettings().otlp_endpoint == "http://otel-collector:4317"  # the observability layer
+    if service == "cdc":  # a reference Connect resolves, never the password
+        assert PostgresSettings().password == "${env:TWIN_PG_PASSWORD}"
+        connect = compose["services"]["connect"]["environment"]
+        assert connect["CONNECT_CONFIG_PROVIDERS_ENV_CLASS"].endswith("EnvVarConfigProvider")
+        assert connect["TWIN_PG_PASSWORD"] == CREDENTIALS["TWIN_PG_PASSWORD"]
+    elif "TWIN_PG_PASSWORD" in env:
+        assert PostgresSettings().password == CREDENTIALS["TWIN_PG_PASSWORD"]
+    assert "healthcheck" in compose["services"][service]
+
+
+def test_no_credential_has_a_default():
+    """Every credential is required from the caller's environment: compose stops with a message when one is
+    missing, and no file carries a default password."""
+    for name in COMPOSE_FILES:
+        text = (REPO / name).read_text()
+        for key in SECRET_KEYS:
+            for match in re.finditer(rf"\$\{{{key}([^}}]*)\}}", text):
+                assert match[1].startswith(":?"), f"{name}: ${{{key}{match[1]}}} has a default"
+    for key in SECRET_KEYS:
+        with pytest.raises(KeyError, match=key):
+            compose_model(COMPOSE_FILES, {k: v for k, v in CREDENTIALS.items() if k != key})
+
+
+def test_only_the_gateway_and_the_uis_are_published_on_loopback(compose):
+    ports = dot_env()
+    published = {}
+    for name, spec in compose["services"].items():
+        for entry in spec.get("ports", []):
+            host, host_port, container_port = str(entry).split(":")
+            assert host == "127.0.0.1", f"{name} publishes {entry} beyond loopback"
+            published[name] = published.get(name, []) + [(int(host_port), int(container_port))]
+    gateway = settings_of("gateway")()
+    assert published == {
+        "gateway": [
+            (int(ports["GATEWAY_HTTP_PORT"]), gateway.http_port),
+            (int(ports["GATEWAY_GRPC_PORT"]), gateway.grpc_port),
+        ],
+        "monitor": [(int(ports["MONITOR_UI_PORT"]), settings_of("monitor")().http_port)],
+        "mlflow": [(int(ports["MLFLOW_UI_PORT"]), 5000)],
+        "jaeger": [(int(ports["TRACE_UI_PORT"]), 16686)],
+    }
 
 
 def test_compose_backing_servers(compose):
     services = compose["services"]
     assert "wal_level=logical" in services["postgres"]["command"]
-    kafka_env = services["kafka"]["environment"]
-    assert services["kafka"]["image"].startswith("apache/kafka:")
-    assert kafka_env["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    init = [v for v in services["postgres"]["volumes"] if "docker-entrypoint-initdb.d" in v][0].split(":")[0]
+    assert "CREATE DATABASE mlflow" in "".join(p.read_text() for p in (REPO / init).iterdir())
+    kafka = services["kafka"]
+    assert kafka["image"].startswith("apache/kafka:")
+    assert kafka["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    # the data volume is where Kafka writes its log
+    assert [v.split(":")[1] for v in kafka["volumes"]] == [kafka["environment"]["KAFKA_LOG_DIRS"]]
     assert "debezium/connect" in services["connect"]["image"]
     assert services["qdrant"]["image"].startswith("qdrant/qdrant:")
+    assert "/opt/redis-stack/lib/redisearch.so" in services["redis"]["command"]
+    assert "--app-name=basic-auth" in services["mlflow"]["command"]
+    auth = [v for v in services["mlflow"]["volumes"] if "basic_auth.ini" in v][0].split(":")[0]
+    assert "database_uri = sqlite:////mlflow/basic_auth.db" in (REPO / auth).read_text()
     collector = services["otel-collector"]["volumes"][0].split(":")[0]
-    assert (REPO / collector).is_file()
     config = load_yaml(collector)
-    assert "otlp" in config["service"]["pipelines"]["traces"]["receivers"]
+    traces = config["service"]["pipelines"]["traces"]
+    assert "otlp" in traces["receivers"] and config["exporters"]["otlp_grpc/trace_store"]["endpoint"] == "jaeger:4317"
+    monitor = services["monitor"]
+    assert monitor["environment"]["TWIN_REPORTS_DIR"] == monitor["volumes"][0].split(":")[1] == "/var/lib/twin"
+    assert "install -d -o 10001 -g 10001 /var/lib/twin" in dockerfile()  # so the named volume is the service's
+
+
+def test_layers_stand_on_their_own():
+    """The backing layer alone is a complete project; the services layer needs only it."""
+    backing = load_yaml(COMPOSE_FILES[0])["services"]
+    for spec in backing.values():
+        assert set(spec.get("depends_on", {})) <= set(backing)
+    both = compose_merge(load_yaml(COMPOSE_FILES[0]), load_yaml(COMPOSE_FILES[1]))["services"]
+    for spec in both.values():
+        assert set(spec.get("depends_on", {})) <= set(both)
+    assert compose_interpolate("$${env:X} ${A:-b}", {}) == "${env:X} b"
 
 
 # ------------------------------------------------------------------------------------------- skaffold
@@ -173,10 +288,11 @@ def skaffold():
     return load_yaml("skaffold.yaml")
 
 
-def test_skaffold_artifacts_point_at_the_dockerfile(skaffold):
-    assert skaffold["apiVersion"].startswith("skaffold/v4beta")
+def test_skaffold_artifacts_point_at_the_dockerfiles(skaffold):
     artifacts = skaffold["build"]["artifacts"]
-    assert sorted(a["image"] for a in artifacts) == sorted(f"twin-{s}" for s in SERVICES)
+    assert sorted(a["image"] for a in artifacts) == sorted(
+        [f"twin-{s}" for s in SERVICES] + ["twin-connect", "twin-mlflow"]
+    )
     for artifact in artifacts:
         path = REPO / artifact["context"] / artifact["docker"]["dockerfile"]
         assert path.is_file(), path
@@ -186,40 +302,57 @@ def test_skaffold_sets_every_image_in_the_chart(skaffold, render):
     release = skaffold["deploy"]["helm"]["releases"][0]
     assert (REPO / release["chartPath"] / "Chart.yaml").is_file()
     templates = release["setValueTemplates"]
+    keys = {"twin-connect": "kafka.connect", "twin-mlflow": "mlflow"}
     for artifact in skaffold["build"]["artifacts"]:
         key = artifact["image"].replace("-", "_")
-        service = artifact["image"].removeprefix("twin-")
-        assert templates[f"{service}.image.repository"] == f"{{{{.IMAGE_REPO_{key}}}}}"
-        assert f"{{{{.IMAGE_DIGEST_{key}}}}}" in templates[f"{service}.image.tag"]
-    # the chart consumes those keys: a repository set that way lands in the service's container
-    objects = render({"ingest": {"image": {"repository": "r.example/ingest", "tag": "abc"}}})
-    ingest = find(objects, "Deployment", "twin-ingest")[0]
-    assert ingest["spec"]["template"]["spec"]["containers"][0]["image"] == "r.example/ingest:abc"
-    for path in skaffold["manifests"]["kustomize"]["paths"]:
-        assert (REPO / path / "kustomization.yaml").is_file()
+        prefix = keys.get(artifact["image"], artifact["image"].removeprefix("twin-"))
+        assert templates[f"{prefix}.image.repository"] == f"{{{{.IMAGE_REPO_{key}}}}}"
+        assert f"{{{{.IMAGE_DIGEST_{key}}}}}" in templates[f"{prefix}.image.tag"]
+    # the chart consumes those keys: images set that way land in the containers
+    values = {}
+    for key, template in templates.items():
+        values = _deep_merge(
+            values, helm_python.parse_set_string(f"{key}={template.replace('{{', '').replace('}}', '')}")
+        )
+    objects = render(values)
+    images = {
+        c["image"]
+        for o in objects
+        if o["kind"] in ("Deployment", "StatefulSet")
+        for c in o["spec"]["template"]["spec"]["containers"]
+    }
+    images |= {c["image"] for o in find(objects, "InferenceService") for c in o["spec"]["predictor"]["containers"]}
+    images.add(find(objects, "KafkaConnect")[0]["spec"]["image"])
+    for artifact in skaffold["build"]["artifacts"]:
+        key = artifact["image"].replace("-", "_")
+        assert f".IMAGE_REPO_{key}:.IMAGE_TAG_{key}@.IMAGE_DIGEST_{key}" in images, artifact["image"]
 
 
-def apply_patches(document: dict, patches: list[dict]) -> dict:
-    """RFC 6902 'add' and 'replace', enough for skaffold profiles."""
-    result = copy.deepcopy(document)
-    for patch in patches:
-        assert patch["op"] in ("add", "replace"), patch
-        *parents, last = [p.replace("~1", "/").replace("~0", "~") for p in patch["path"].split("/")[1:]]
-        node = result
-        for part in parents:
-            node = node[int(part)] if isinstance(node, list) else node[part]
-        if isinstance(node, list):
-            node.insert(int(last), patch["value"])
-        else:
-            if patch["op"] == "replace":
-                assert last in node, patch["path"]
-            node[last] = patch["value"]
-    return result
+def test_skaffold_applies_k8s_before_the_release(skaffold):
+    """skaffold runs its helm deployer before a kubectl deployer: the namespace and priority classes come from a
+    hook that runs before the release, in every profile."""
+    assert "kubectl" not in skaffold["deploy"] and "manifests" not in skaffold
+    for name, config in profile_configs(skaffold).items():
+        command = config["deploy"]["helm"]["hooks"]["before"][0]["host"]["command"]
+        assert command[:3] == ["kubectl", "apply", "-k"]
+        assert (REPO / command[3] / "kustomization.yaml").is_file(), name
+        for values_file in config["deploy"]["helm"]["releases"][0].get("valuesFiles", []):
+            assert values_file.startswith(command[3]), f"{name}: values and manifests of one overlay"
+
+
+def profile_configs(skaffold) -> dict[str, dict]:
+    configs = {"default": skaffold}
+    for profile in skaffold["profiles"]:
+        configs[profile["name"]] = json_patch(skaffold, profile["patches"])
+    return configs
 
 
 def profile_values(config: dict) -> dict:
+    release = config["deploy"]["helm"]["releases"][0]
     merged: dict = {}
-    for key, value in config["deploy"]["helm"]["releases"][0].get("setValues", {}).items():
+    for values_file in release.get("valuesFiles", []):
+        merged = _deep_merge(merged, load_yaml(values_file))
+    for key, value in release.get("setValues", {}).items():
         # skaffold hands setValues to helm as --set key=value: parse them the way helm does
         assert isinstance(value, str), f"setValues {key}: skaffold's setValues are strings"
         merged = _deep_merge(merged, helm_python.parse_set_string(f"{key}={value}"))
@@ -233,28 +366,59 @@ def _deep_merge(base: dict, extra: dict) -> dict:
     return out
 
 
-def test_gpu_profile_builds_cuda_inference_and_schedules_the_llm_on_gpus(skaffold, render):
-    profile = next(p for p in skaffold["profiles"] if p["name"] == "gpu")
-    config = apply_patches(skaffold, profile["patches"])
-    indexes = {a["image"]: a["docker"]["buildArgs"].get("TORCH_INDEX_URL") for a in config["build"]["artifacts"]}
-    changed = {
-        image for image, url in indexes.items() if url != image_args(image.removeprefix("twin-")).get("TORCH_INDEX_URL")
-    }
-    assert changed == {"twin-inference"}
-    assert indexes["twin-inference"].rsplit("/", 1)[1].startswith("cu")
+def torch_indexes(config) -> dict[str, str | None]:
+    return {a["image"]: a["docker"].get("buildArgs", {}).get("TORCH_INDEX_URL") for a in config["build"]["artifacts"]}
+
+
+@pytest.mark.parametrize("name", ["gpu", "prod"])
+def test_gpu_profiles_build_cuda_inference_and_schedule_the_llm_on_gpus(skaffold, chart, name):
+    config = profile_configs(skaffold)[name]
+    before, after = torch_indexes(skaffold), torch_indexes(config)
+    assert {image for image in after if after[image] != before[image]} == {"twin-inference"}
+    assert after["twin-inference"].rsplit("/", 1)[1].startswith("cu")
     assert "ARG TORCH_INDEX_URL" in dockerfile()
-    objects = render(profile_values(config))
+    objects = render_chart(chart, profile_values(config))
     llm = find(objects, "InferenceService", "twin-inference-llm")[0]
     assert llm["spec"]["predictor"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert llm["spec"]["predictor"]["priorityClassName"] == "twin-serving"
 
 
-def test_dev_profile_needs_no_kserve_and_no_gpu(skaffold, render):
-    profile = next(p for p in skaffold["profiles"] if p["name"] == "dev")
-    config = apply_patches(skaffold, profile["patches"])
-    objects = render(profile_values(config))
+def test_dev_profile_needs_no_kserve_and_no_gpu(skaffold, chart):
+    objects = render_chart(chart, profile_values(profile_configs(skaffold)["dev"]))
     assert find(objects, "InferenceService") == []
     inference = find(objects, "Deployment", "twin-inference")[0]
     assert container_env(inference["spec"]["template"]["spec"]["containers"][0])["TWIN_DEVICE"] == "cpu"
     assert "nvidia.com/gpu" not in str(objects)
     assert find(objects, "Deployment", "twin-gateway")[0]["spec"]["replicas"] == 1
+    assert find(objects, "HorizontalPodAutoscaler") == []
+
+
+def test_prod_profile_replicates_scales_and_publishes_with_tls(skaffold, chart):
+    objects = render_chart(chart, profile_values(profile_configs(skaffold)["prod"]))
+    assert find(objects, "KafkaNodePool")[0]["spec"]["replicas"] == 3
+    assert find(objects, "Kafka")[0]["spec"]["kafka"]["config"]["min.insync.replicas"] == 2
+    assert {s["metadata"]["name"] for s in find(objects, "ScaledObject")} == {"twin-embedder", "twin-monitor"}
+    assert find(objects, "HorizontalPodAutoscaler", "twin-gateway")[0]["spec"]["minReplicas"] >= 3
+    assert find(objects, "Ingress", "twin-gateway")[0]["spec"]["tls"]
+
+
+def test_repository_packages_pin_what_the_lock_pins():
+    """Every image installs its packages with requirements.lock as constraints: a pin in a pyproject.toml that
+    contradicts the lock makes `docker build` fail (make env installs with --no-deps and would not notice)."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    lock = {
+        canonicalize_name(m[1]): m[2]
+        for m in re.finditer(
+            r"^([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==(\S+)", (REPO / "requirements.lock").read_text(), re.M
+        )
+    }
+    conflicts = []
+    for pyproject in sorted([*REPO.glob("libs/*/pyproject.toml"), *REPO.glob("services/*/pyproject.toml")]):
+        for dependency in tomllib.loads(pyproject.read_text())["project"].get("dependencies", []):
+            requirement = Requirement(dependency)
+            locked = lock.get(canonicalize_name(requirement.name))
+            if locked and not requirement.specifier.contains(locked, prereleases=True):
+                conflicts.append(f"{pyproject.relative_to(REPO)}: {dependency} (lock: {locked})")
+    assert conflicts == []
