@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from embedder_support import (
     events_of,
     feast_convergence,
     final_rows,
+    free_port,
     group_caught_up,
     plan_changes,
     read_topic,
@@ -140,17 +140,11 @@ def test_redis_killed_then_frozen_mid_stream_loses_nothing(rig, chunker, tmp_pat
             feast.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class EmbedServer:
     """`python -m twin_inference` serving twin-embed only (quick to start), restartable on the same ports."""
 
     def __init__(self, log_dir):
-        self.http_port, self.grpc_port = _free_port(), _free_port()
+        self.http_port, self.grpc_port = free_port(), free_port()
         self.log_dir = log_dir
         self.process: subprocess.Popen | None = None
 
