@@ -124,21 +124,26 @@ class ServiceTokenInterceptor(grpc.aio.ServerInterceptor):
 
 
 def _refusing(handler: grpc.RpcMethodHandler, message: str) -> grpc.RpcMethodHandler:
-    """A handler of the same kind as `handler` that answers UNAUTHENTICATED without calling it."""
+    """A handler of the same kind as `handler` that answers UNAUTHENTICATED without calling it. Streaming
+    responses get an async generator, as other interceptors (OpenTelemetry's) iterate streaming behaviours."""
 
     async def refuse(request_or_iterator, context) -> None:
         await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
 
+    async def refuse_stream(request_or_iterator, context):
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
+        yield  # never reached: abort raises; the yield makes this an async generator
+
     kinds = (
-        ("unary_unary", grpc.unary_unary_rpc_method_handler),
-        ("unary_stream", grpc.unary_stream_rpc_method_handler),
-        ("stream_unary", grpc.stream_unary_rpc_method_handler),
-        ("stream_stream", grpc.stream_stream_rpc_method_handler),
+        ("unary_unary", grpc.unary_unary_rpc_method_handler, refuse),
+        ("unary_stream", grpc.unary_stream_rpc_method_handler, refuse_stream),
+        ("stream_unary", grpc.stream_unary_rpc_method_handler, refuse),
+        ("stream_stream", grpc.stream_stream_rpc_method_handler, refuse_stream),
     )
-    for attribute, factory in kinds:
+    for attribute, factory, behaviour in kinds:
         if getattr(handler, attribute):
             return factory(
-                refuse,
+                behaviour,
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )

@@ -58,3 +58,50 @@ def test_services_listen_on_loopback_by_default(module, cls, monkeypatch):
     monkeypatch.delenv("TWIN_HTTP_HOST", raising=False)
     settings = getattr(importlib.import_module(module), cls)()
     assert settings.http_host == "127.0.0.1"
+
+
+@pytest.mark.parametrize("otel_first", [True, False])
+async def test_grpc_calls_without_the_token_are_unauthenticated_behind_other_interceptors(otel_first):
+    """Unary and streaming methods, next to OpenTelemetry's server interceptor (it iterates streaming behaviours:
+    a refusal that is not an async generator broke there with a TypeError instead of UNAUTHENTICATED)."""
+    import grpc
+    from opentelemetry.instrumentation.grpc import aio_server_interceptor
+    from twin_common.service_auth import ServiceTokenInterceptor
+
+    async def echo(request: bytes, context) -> bytes:
+        return request
+
+    async def echo_stream(requests, context):
+        async for request in requests:
+            yield request
+
+    identity = {"request_deserializer": None, "response_serializer": None}
+    handlers = grpc.method_handlers_generic_handler(
+        "t.Echo",
+        {
+            "Unary": grpc.unary_unary_rpc_method_handler(echo, **identity),
+            "Stream": grpc.stream_stream_rpc_method_handler(echo_stream, **identity),
+        },
+    )
+    token = ServiceTokenInterceptor(ServiceTokenCheck("t0ken"), open_methods=())
+    interceptors = [aio_server_interceptor(), token] if otel_first else [token, aio_server_interceptor()]
+    server = grpc.aio.server(interceptors=interceptors)
+    server.add_generic_rpc_handlers((handlers,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            unary, stream = channel.unary_unary("/t.Echo/Unary"), channel.stream_stream("/t.Echo/Stream")
+            good = ((SERVICE_TOKEN_HEADER, "t0ken"),)
+            assert await unary(b"hi", metadata=good, timeout=10) == b"hi"
+            assert [r async for r in stream(iter([b"a", b"b"]), metadata=good, timeout=10)] == [b"a", b"b"]
+            for metadata in ((), ((SERVICE_TOKEN_HEADER, "wrong"),)):
+                with pytest.raises(grpc.aio.AioRpcError) as refused:
+                    await unary(b"hi", metadata=metadata, timeout=10)
+                assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+                with pytest.raises(grpc.aio.AioRpcError) as refused:
+                    [r async for r in stream(iter([b"a"]), metadata=metadata, timeout=10)]
+                assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+                assert SERVICE_TOKEN_HEADER in refused.value.details()
+    finally:
+        await server.stop(None)
