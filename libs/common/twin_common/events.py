@@ -245,3 +245,22 @@ class DeadLetter(Event):
     error: str
     attempts: int
     consumer_group: str
+
+    @classmethod
+    def of_record(cls, record: Any, error: str, attempts: int, consumer_group: str) -> DeadLetter:
+        """The dead letter of a consumed Kafka record (an aiokafka or kafka-python ConsumerRecord): where it was,
+        its key and value as text (undecodable bytes replaced), and why it could not be processed."""
+
+        def text(data: bytes | None) -> str | None:
+            return None if data is None else data.decode("utf-8", errors="replace")
+
+        return cls(
+            source_topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=text(record.key),
+            value=text(record.value),
+            error=error,
+            attempts=attempts,
+            consumer_group=consumer_group,
+        )

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
+from stack_support import free_port  # noqa: F401 (the tests import it from here)
+from stack_support import wait_for as shared_wait_for
 from twin_common.service_auth import service_token_header
 from twin_common.settings import LOCAL_OTLP_GRPC_PORT
 from twin_localstack.traces import StoredSpan, TraceStore
@@ -24,24 +24,9 @@ __all__ = ["StoredSpan", "TraceStore", "RunTraceStore"]
 RUN_ID = uuid.uuid4().hex[:12]  # resource attribute twin.test.run of every process this suite starts
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = condition()
-        except (httpx.TransportError, AssertionError) as exc:
-            last = exc
-        if last and not isinstance(last, Exception):
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"{what}: not met after {timeout:.0f} s (last: {last!r})")
+    """Poll until truthy; a server still starting (transport errors) or a check that fails for now counts as not yet."""
+    return shared_wait_for(condition, timeout, what, interval, tolerate=(httpx.TransportError, AssertionError))
 
 
 class RunTraceStore(TraceStore):
