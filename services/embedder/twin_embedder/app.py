@@ -229,19 +229,8 @@ class EmbedderConsumer:
     # --- Kafka writes ---------------------------------------------------------------------------
 
     async def _dead_letter(self, record, error: str) -> None:
-        def text(data: bytes | None) -> str | None:
-            return None if data is None else data.decode("utf-8", errors="replace")
-
-        event = DeadLetter(
-            source_topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            key=text(record.key),
-            value=text(record.value),
-            error=error,
-            attempts=1,  # poison fails the same way every time: it is not retried
-            consumer_group=self.settings.group_id,
-        )
+        # poison fails the same way every time: it is not retried (one attempt)
+        event = DeadLetter.of_record(record, error, attempts=1, consumer_group=self.settings.group_id)
         with send_span(self.dlq_topic, key=record.key) as headers:
             await self.broker.publish(event.to_bytes(), self.dlq_topic, key=record.key, headers=headers)
         self.stats.dead_letters += 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 import httpx
 import psycopg
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from stack_support import free_port
 from twin_cdc import connector
 from twin_cdc.replication import drop_slot_and_publication
 from twin_common.documents import DocumentRow
@@ -105,12 +105,6 @@ def teardown_rig(rig: Rig) -> None:
             pass
     finally:
         admin_client.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Worker:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ import time
 import httpx
 import numpy as np
 import pytest
+from stack_support import free_port
 from twin_common.service_auth import service_token_header
 
 BAD_PARAMETERS = [
@@ -25,12 +25,6 @@ BAD_PARAMETERS = [
     ({"stop": [1]}, "stop.0"),
     ({"seed": "x"}, "seed"),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _triton(server, protocol: str):
