@@ -12,7 +12,7 @@ export TOKENIZERS_PARALLELISM := false
 PACKAGES := $(sort $(dir $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)))
 UV := $(PYTHON) -m uv
 
-.PHONY: uv env lock protos protos-check up up-servers down status demo demo-cdc test test-unit test-integration test-e2e bench lint clean-stack
+.PHONY: uv env lock protos protos-check asyncapi up up-servers down status demo demo-cdc test test-unit test-integration test-e2e bench lint clean-stack
 
 uv:  ## the installer itself, pinned, into the interpreter that runs make
 	@$(UV) --version 2>/dev/null | grep -q "$(UV_VERSION)" || $(PYTHON) -m pip install -q "uv==$(UV_VERSION)"
@@ -33,6 +33,9 @@ protos: env  ## regenerate gRPC stubs from protos/
 
 protos-check: env
 	$(PY) scripts/gen_protos.py --check
+
+asyncapi: env  ## regenerate docs/asyncapi.json (the topic catalogue) after changing topics, events or consumers
+	$(PY) scripts/gen_asyncapi.py
 
 up: env  ## install what is missing, start the servers, then the platform's services (make status: health)
 	$(VENV)/bin/twin-stack up

@@ -45,7 +45,7 @@ CATALOGUE: dict[str, NodeService] = {
     service.name: service
     for service in (
         NodeService("embedder", "twin_embedder.__main__", "twin_embedder.settings:EmbedderSettings"),
-        NodeService("gateway", "twin_gateway.__main__", "twin_gateway.settings:GatewaySettings", scaffold=True),
+        NodeService("gateway", "twin_gateway.__main__", "twin_gateway.settings:GatewaySettings"),
         NodeService("monitor", "twin_monitor.__main__", "twin_monitor.settings:MonitorSettings", scaffold=True),
     )
 }

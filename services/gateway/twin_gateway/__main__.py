@@ -1,18 +1,20 @@
 """Entry point of the gateway service: `twin-gateway` or `python -m twin_gateway`.
 
-Scaffold only: it serves health endpoints; the service's work is tracked in the issues.
+REST (+ OpenAI-compatible routes) on TWIN_HTTP_HOST:TWIN_HTTP_PORT (127.0.0.1:8100), gRPC on TWIN_GRPC_PORT (50051).
 """
 
-from twin_common.health import HealthRegistry
-from twin_common.service import bootstrap, build_http_app, serve_http
+import asyncio
 
+from twin_common.service import bootstrap
+
+from twin_gateway.server import run
 from twin_gateway.settings import GatewaySettings
 
 
 def main() -> None:
     settings = GatewaySettings()
     bootstrap(settings)
-    serve_http(build_http_app(settings, HealthRegistry()), settings)
+    asyncio.run(run(settings))
 
 
 if __name__ == "__main__":

@@ -55,6 +55,16 @@ class GatewayStub:
                 request_serializer=twin_dot_v1_dot_twin__pb2.IngestRequest.SerializeToString,
                 response_deserializer=twin_dot_v1_dot_twin__pb2.IngestResponse.FromString,
                 _registered_method=True)
+        self.ListDocuments = channel.unary_unary(
+                '/twin.v1.Gateway/ListDocuments',
+                request_serializer=twin_dot_v1_dot_twin__pb2.ListDocumentsRequest.SerializeToString,
+                response_deserializer=twin_dot_v1_dot_twin__pb2.ListDocumentsResponse.FromString,
+                _registered_method=True)
+        self.DeleteDocument = channel.unary_unary(
+                '/twin.v1.Gateway/DeleteDocument',
+                request_serializer=twin_dot_v1_dot_twin__pb2.DeleteDocumentRequest.SerializeToString,
+                response_deserializer=twin_dot_v1_dot_twin__pb2.DeleteDocumentResponse.FromString,
+                _registered_method=True)
         self.Feedback = channel.unary_unary(
                 '/twin.v1.Gateway/Feedback',
                 request_serializer=twin_dot_v1_dot_twin__pb2.FeedbackRequest.SerializeToString,
@@ -99,6 +109,20 @@ class GatewayServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListDocuments(self, request, context):
+        """ListDocuments lists the caller's tenant's documents, newest first, without their content.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteDocument(self, request, context):
+        """DeleteDocument deletes one of the caller's tenant's documents (its chunks leave the index soon after).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Feedback(self, request, context):
         """Feedback rates an earlier answer.
         """
@@ -135,6 +159,16 @@ def add_GatewayServicer_to_server(servicer, server):
                     servicer.Ingest,
                     request_deserializer=twin_dot_v1_dot_twin__pb2.IngestRequest.FromString,
                     response_serializer=twin_dot_v1_dot_twin__pb2.IngestResponse.SerializeToString,
+            ),
+            'ListDocuments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDocuments,
+                    request_deserializer=twin_dot_v1_dot_twin__pb2.ListDocumentsRequest.FromString,
+                    response_serializer=twin_dot_v1_dot_twin__pb2.ListDocumentsResponse.SerializeToString,
+            ),
+            'DeleteDocument': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteDocument,
+                    request_deserializer=twin_dot_v1_dot_twin__pb2.DeleteDocumentRequest.FromString,
+                    response_serializer=twin_dot_v1_dot_twin__pb2.DeleteDocumentResponse.SerializeToString,
             ),
             'Feedback': grpc.unary_unary_rpc_method_handler(
                     servicer.Feedback,
@@ -256,6 +290,60 @@ class Gateway:
             '/twin.v1.Gateway/Ingest',
             twin_dot_v1_dot_twin__pb2.IngestRequest.SerializeToString,
             twin_dot_v1_dot_twin__pb2.IngestResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDocuments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/twin.v1.Gateway/ListDocuments',
+            twin_dot_v1_dot_twin__pb2.ListDocumentsRequest.SerializeToString,
+            twin_dot_v1_dot_twin__pb2.ListDocumentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteDocument(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/twin.v1.Gateway/DeleteDocument',
+            twin_dot_v1_dot_twin__pb2.DeleteDocumentRequest.SerializeToString,
+            twin_dot_v1_dot_twin__pb2.DeleteDocumentResponse.FromString,
             options,
             channel_credentials,
             insecure,

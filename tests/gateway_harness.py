@@ -1,0 +1,390 @@
+"""The gateway's test rig on the real local stack: a private database with the Debezium connector, and the
+services as real processes on free ports (the inference server, the ingest service, the gateway with the
+embedder in the same process over one embedded store: tests/gateway_node.py, what `twin node` does).
+
+Used by tests/integration/gateway and tests/e2e. Every name is unique per rig, so rigs never share topics,
+groups, databases, stores or quota keys.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psycopg
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.admin import NewTopic
+from twin_common.settings import ConnectSettings, KafkaSettings, PostgresSettings
+
+NODE_SCRIPT = Path(__file__).with_name("gateway_node.py")
+INFERENCE_START_S = 420  # a loaded machine; a fresh one converts SmolLM2 first (~40 s)
+GATEWAY_START_S = 240
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.25):
+    """Poll until `condition()` is truthy (returned) or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = condition()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
+
+
+# --- the private world of one test module ------------------------------------------------------------
+
+
+@dataclass
+class Rig:
+    suffix: str
+    database: str
+    dsn: str
+    home: Path
+    service_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    connect_url: str = field(default_factory=lambda: ConnectSettings().url)
+
+    @property
+    def connector(self) -> str:
+        return f"twin-test-gw-{self.suffix}"
+
+    @property
+    def slot(self) -> str:
+        return f"twin_test_gw_{self.suffix}"
+
+    @property
+    def topic_prefix(self) -> str:
+        return f"twintestgw{self.suffix}"
+
+    @property
+    def documents_topic(self) -> str:
+        return f"{self.topic_prefix}.public.documents"
+
+    @property
+    def indexed_topic(self) -> str:
+        return f"{self.topic_prefix}.indexed"
+
+    @property
+    def requests_topic(self) -> str:
+        return f"{self.topic_prefix}.requests"
+
+    @property
+    def feedback_topic(self) -> str:
+        return f"{self.topic_prefix}.feedback"
+
+    @property
+    def group(self) -> str:
+        return f"twin-test-gw-{self.suffix}"
+
+
+def new_suffix() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+def rig_database(suffix: str) -> str:
+    return f"twin_test_gw_{suffix}"
+
+
+def create_rig(home: Path, *, connector: bool = True, suffix: str | None = None) -> Rig:
+    from twin_cdc import connector as cdc
+    from twin_ingest.db import migrate
+
+    pg = PostgresSettings()
+    suffix = suffix or new_suffix()
+    database = rig_database(suffix)
+    with psycopg.connect(pg.dsn("postgres"), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{database}"')
+    migrate(pg.dsn(database))
+    rig = Rig(suffix=suffix, database=database, dsn=pg.dsn(database), home=home)
+    admin = KafkaAdminClient(bootstrap_servers=KafkaSettings().bootstrap_servers)
+    try:
+        admin.create_topics(
+            [NewTopic(t, num_partitions=1, replication_factor=1) for t in (rig.requests_topic, rig.feedback_topic)]
+        )
+    finally:
+        admin.close()
+    if connector:
+        config = cdc.connector_config(
+            database=database, topic_prefix=rig.topic_prefix, slot_name=rig.slot, publication_name=rig.slot
+        )
+        cdc.register(rig.connect_url, rig.connector, config)
+        assert cdc.wait_running(rig.connect_url, rig.connector, timeout=120).running
+    return rig
+
+
+def drop_rig(rig: Rig) -> None:
+    from twin_cdc import connector as cdc
+    from twin_cdc.replication import drop_slot_and_publication
+
+    cdc.delete(rig.connect_url, rig.connector)
+    try:
+        drop_slot_and_publication(rig.dsn, rig.slot, rig.slot)
+    except Exception:  # noqa: BLE001 - the database goes anyway
+        pass
+    with psycopg.connect(PostgresSettings().dsn("postgres"), autocommit=True) as admin:
+        for (slot,) in admin.execute(
+            "SELECT slot_name FROM pg_replication_slots WHERE database = %s", (rig.database,)
+        ).fetchall():
+            admin.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+        admin.execute(f'DROP DATABASE IF EXISTS "{rig.database}" WITH (FORCE)')
+    admin_client = KafkaAdminClient(bootstrap_servers=KafkaSettings().bootstrap_servers)
+    try:
+        mine = [t for t in admin_client.list_topics() if t.startswith(rig.topic_prefix + ".")]
+        if mine:
+            admin_client.delete_topics(mine)
+        try:
+            admin_client.delete_consumer_groups([rig.group])
+        except Exception:  # noqa: BLE001 - a group that never committed does not exist
+            pass
+    finally:
+        admin_client.close()
+
+
+def make_key(rig: Rig, tenant: str, **options) -> str:
+    """A clear API key for `tenant` in the rig's database (tenant created on the way)."""
+    from twin_gateway.keys.store import create_key
+    from twin_gateway.settings import KeySettings
+
+    _, clear = create_key(rig.dsn, KeySettings().pepper.get_secret_value().encode(), tenant, **options)
+    return clear
+
+
+# --- processes ------------------------------------------------------------------------------------------
+
+
+class Service:
+    """One service process with its log; stopped with SIGTERM (SIGKILL when it will not go)."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path):
+        self.name = name
+        self.argv = argv
+        self.env = env
+        self.log_path = log_dir / f"{name}-{uuid.uuid4().hex[:6]}.log"
+        self.proc: subprocess.Popen | None = None
+        self.start()
+
+    def start(self) -> None:
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def wait_http_ok(self, url: str, timeout: float) -> None:
+        def ok() -> bool:
+            if not self.running():
+                raise AssertionError(f"{self.name} exited with {self.proc.returncode}:\n{self.tail()}")
+            try:
+                return httpx.get(url, timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(ok, timeout, f"{self.name} at {url}\n{self.tail()}", interval=0.5)
+
+    def tail(self, chars: int = 4000) -> str:
+        return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
+
+    def kill(self) -> None:
+        if self.running():
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.running():
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=30)
+
+
+def _base_env(rig: Rig) -> dict[str, str]:
+    return {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "TWIN_LOG_JSON": "false",
+        "TWIN_HTTP_HOST": "127.0.0.1",
+        "TWIN_PG_DATABASE": rig.database,
+        "TWIN_SERVICE_TOKEN": rig.service_token,
+        "TWIN_OTEL_SPANS_FILE": str(rig.home / "spans.jsonl"),
+    }
+
+
+@dataclass
+class Inference:
+    service: Service
+    http_url: str
+    grpc_url: str
+    llm_name: str
+
+
+def start_inference(
+    rig: Rig, *, llm_name: str | None = None, http_port: int | None = None, grpc_port: int | None = None
+) -> Inference:
+    """The model server with twin-llm only (the gateway embeds in process). It serves the model as `twin-llm`;
+    `llm_name` is the MLflow name it would load a registered version from (unique, so it keeps the bundled one)."""
+    http_port, grpc_port = http_port or free_port(), grpc_port or free_port()
+    llm_name = llm_name or f"test-gw-llm-{rig.suffix}"
+    env = {
+        **_base_env(rig),
+        "TWIN_HTTP_PORT": str(http_port),
+        "TWIN_GRPC_PORT": str(grpc_port),
+        "TWIN_SERVE_EMBED": "false",
+        "TWIN_SERVE_RERANK": "false",
+        "TWIN_LLM_REGISTERED_NAME": llm_name,
+        "TWIN_WATCH_KAFKA": "false",
+        "TWIN_POLL_INTERVAL_S": "3600",
+        "TWIN_MAX_PROMPT_TOKENS": "1536",
+        "TWIN_MAX_NEW_TOKENS": "64",
+        "TWIN_DOWNLOAD_CACHE": str(rig.home / "inference-downloads"),
+    }
+    service = Service("inference", [sys.executable, "-m", "twin_inference"], env, rig.home)
+    inference = Inference(service, f"127.0.0.1:{http_port}", f"127.0.0.1:{grpc_port}", llm_name)
+    service.wait_http_ok(f"http://{inference.http_url}/v2/health/ready", INFERENCE_START_S)
+    return inference
+
+
+def start_ingest(rig: Rig, port: int | None = None) -> tuple[Service, str]:
+    port = port or free_port()
+    env = {**_base_env(rig), "TWIN_HTTP_PORT": str(port), "TWIN_MIGRATE_ON_START": "false"}
+    service = Service("ingest", [sys.executable, "-m", "twin_ingest"], env, rig.home)
+    url = f"http://127.0.0.1:{port}"
+    service.wait_http_ok(f"{url}/healthz", 120)
+    return service, url
+
+
+@dataclass
+class Gateway:
+    service: Service
+    rest_url: str
+    grpc_url: str
+
+    def metric(self, name: str, **labels) -> float | None:
+        """The value of one Prometheus sample on /metrics (None when absent)."""
+        text = httpx.get(f"{self.rest_url}/metrics", timeout=10).text
+        for line in text.splitlines():
+            sample, _, value = line.rpartition(" ")
+            if sample.split("{", 1)[0] == name and all(f'{k}="{v}"' in sample for k, v in labels.items()):
+                return float(value)
+        return None
+
+
+def start_gateway(
+    rig: Rig,
+    *,
+    inference_url: str | None,
+    ingest_url: str | None,
+    embedder: bool = True,
+    store_path: Path | None = None,
+    routes_file: Path | None = None,
+    **extra_env: str,
+) -> Gateway:
+    """The gateway process (with the embedder's CDC consumer in it unless `embedder=False`)."""
+    http_port, grpc_port = free_port(), free_port()
+    env = {
+        **_base_env(rig),
+        "TWIN_HTTP_PORT": str(http_port),
+        "TWIN_GRPC_PORT": str(grpc_port),
+        "TWIN_STORE_PATH": str(store_path or rig.home / "store"),
+        "TWIN_NODE_EMBEDDER": "true" if embedder else "false",
+        # the embedder's consumer
+        "TWIN_TOPIC": rig.documents_topic,
+        "TWIN_GROUP_ID": rig.group,
+        "TWIN_INDEXED_TOPIC": rig.indexed_topic,
+        "TWIN_BATCH_TIMEOUT_MS": "20",
+        # the gateway
+        "TWIN_INGEST_URL": ingest_url or "http://127.0.0.1:9",
+        "TWIN_INFERENCE_URL": inference_url or "127.0.0.1:9",
+        "TWIN_REQUEST_LOG_REQUESTS_TOPIC": rig.requests_topic,
+        "TWIN_REQUEST_LOG_FEEDBACK_TOPIC": rig.feedback_topic,
+        "TWIN_QUOTA_KEY_PREFIX": f"twin:test:{rig.suffix}:quota",
+        **extra_env,
+    }
+    if routes_file is not None:
+        env["TWIN_ROUTES_FILE"] = str(routes_file)
+    service = Service("gateway", [sys.executable, str(NODE_SCRIPT)], env, rig.home)
+    gateway = Gateway(service, f"http://127.0.0.1:{http_port}", f"127.0.0.1:{grpc_port}")
+    service.wait_http_ok(f"{gateway.rest_url}/readyz", GATEWAY_START_S)
+    return gateway
+
+
+@dataclass
+class Platform:
+    """A rig with every service the gateway needs, as processes."""
+
+    rig: Rig
+    inference: Inference
+    ingest_url: str
+    gateway: Gateway
+    services: list[Service]
+
+    def stop(self) -> None:
+        for service in reversed(self.services):
+            service.stop()
+
+
+@contextlib.contextmanager
+def running_platform(home: Path):
+    """The inference server, the ingest service and the gateway (with the embedder) over a private rig."""
+    rig = create_rig(home)
+    services: list[Service] = []
+    try:
+        inference = start_inference(rig)
+        services.append(inference.service)
+        ingest, ingest_url = start_ingest(rig)
+        services.append(ingest)
+        gateway = start_gateway(rig, inference_url=inference.grpc_url, ingest_url=ingest_url)
+        services.append(gateway.service)
+        yield Platform(rig, inference, ingest_url, gateway, services)
+    finally:
+        for service in reversed(services):
+            service.stop()
+        drop_rig(rig)
+
+
+# --- Kafka ------------------------------------------------------------------------------------------------
+
+
+def read_topic(topic: str) -> list:
+    """Every record of `topic` from its beginning."""
+    consumer = KafkaConsumer(bootstrap_servers=KafkaSettings().bootstrap_servers, enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or ())]
+        if not partitions:
+            return []
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        end = consumer.end_offsets(partitions)
+        records = []
+        while any(consumer.position(tp) < end[tp] for tp in partitions):
+            for batch in consumer.poll(timeout_ms=1000).values():
+                records.extend(batch)
+        return records
+    finally:
+        consumer.close()
+
+
+def events_of(topic: str) -> list[tuple[dict, dict]]:
+    """(event as a dict, headers as a dict) of every record of the topic."""
+    return [(json.loads(r.value), {k: v.decode() for k, v in (r.headers or [])}) for r in read_topic(topic) if r.value]
