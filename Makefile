@@ -77,8 +77,13 @@ lint: env  ## ruff: lint rules and formatting (settings in pyproject.toml)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-bench: env  ## benchmarks print their figure next to a baseline measured in the same run
-	$(PY) benchmarks/cdc_latency.py
+BENCHMARKS := $(sort $(wildcard benchmarks/*.py))
+
+bench: up  ## every benchmark in benchmarks/, each printing its figure next to a baseline measured in the same run
+	@failed=""; for bench in $(BENCHMARKS); do \
+		echo "== $$bench"; $(PY) $$bench || failed="$$failed $$bench"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "benchmarks that failed:$$failed"; exit 1; fi
 
 clean-stack: down  ## delete the local stack's data (caches outside the repo stay)
 	rm -rf .local

@@ -22,6 +22,7 @@ import uuid
 from pathlib import Path
 
 import numpy as np
+from twin_common.service_auth import token_for_this_run
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "integration" / "embedder"))  # the rig helpers the tests use
@@ -137,6 +138,7 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=5.0, help="background inserts per second")
     parser.add_argument("--seconds", type=float, default=30.0)
     args = parser.parse_args()
+    token_for_this_run()  # the server refuses tenant data without TWIN_SERVICE_TOKEN
 
     raw, through, chunks = raw_and_pipeline(args.docs, args.batch)
     print(f"{'stage':<34}{'chunks/s':>10}")

@@ -27,6 +27,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from twin_common.service_auth import token_for_this_run
 from twin_common.settings import repo_root
 from twin_inference_client import InferenceClient, ModelUnavailable
 
@@ -162,6 +163,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=4, help="generations per concurrency level (x2 at 4)")
     parser.add_argument("--max-tokens", type=int, default=32)
     args = parser.parse_args()
+    token_for_this_run()  # the server refuses tenant data without TWIN_SERVICE_TOKEN
 
     log_path = Path(tempfile.mkdtemp(prefix="inference-bench-")) / "server.log"
     t0 = time.perf_counter()

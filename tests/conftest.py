@@ -19,6 +19,22 @@ import pytest
 TIERS = ("unit", "integration", "e2e")
 
 
+def _service_token_for_this_run() -> None:
+    """Internal services refuse tenant data without TWIN_SERVICE_TOKEN (twin_common.service_auth). When neither the
+    environment nor the local stack's stack.env has one, draw the stack's credentials now (what its first start
+    does), so this run, the services it starts and a stack kept for the next run (TWIN_KEEP_STACK) agree."""
+    from twin_common.settings import InternalAuthSettings
+
+    if InternalAuthSettings().service_token is None:
+        from twin_localstack.credentials import ensure_credentials
+        from twin_localstack.paths import StackPaths
+
+        ensure_credentials(StackPaths.default())
+
+
+_service_token_for_this_run()
+
+
 def _tier(item: pytest.Item, root: Path) -> str | None:
     parts = Path(item.fspath).relative_to(root).parts
     return parts[0] if parts and parts[0] in TIERS else None

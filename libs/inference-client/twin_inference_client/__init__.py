@@ -19,6 +19,7 @@ __all__ = [
     "ModelNotFound",
     "ModelUnavailable",
     "StreamChunk",
+    "Unauthenticated",
 ]
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
         InvalidRequest,
         ModelNotFound,
         ModelUnavailable,
+        Unauthenticated,
     )
     from twin_inference_client.schema import Generation, GenerationParams, StreamChunk
 
@@ -38,7 +40,14 @@ def __getattr__(name: str):
         from twin_inference_client.client import InferenceClient
 
         return InferenceClient
-    if name in {"InferenceError", "InferenceTimeout", "InvalidRequest", "ModelNotFound", "ModelUnavailable"}:
+    if name in {
+        "InferenceError",
+        "InferenceTimeout",
+        "InvalidRequest",
+        "ModelNotFound",
+        "ModelUnavailable",
+        "Unauthenticated",
+    }:
         from twin_inference_client import errors
 
         return getattr(errors, name)

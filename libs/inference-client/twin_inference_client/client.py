@@ -2,7 +2,10 @@
 
 Timeouts on every call, retries with exponential backoff for unavailable servers and timeouts (never for
 a rejected request), and errors mapped to the exceptions in `errors`. One client per thread: the HTTP
-transport of tritonclient (gevent) is not thread-safe.
+transport of tritonclient (gevent) is not thread-safe. Every call carries the shared service token
+(`service_token`, by default TWIN_SERVICE_TOKEN from twin_common.settings.InternalAuthSettings) as the
+`x-twin-service-token` header / gRPC metadata; a call the server refuses for it raises `Unauthenticated`
+(never retried).
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ class InferenceClient:
         rerank_model: str = RERANK_MODEL,
         llm_model: str = LLM_MODEL,
         max_rows_per_call: int = 256,
+        service_token: str | None = None,
     ):
         if protocol not in ("http", "grpc"):
             raise ValueError(f"protocol must be 'http' or 'grpc', not {protocol!r}")
@@ -60,6 +64,7 @@ class InferenceClient:
         self.backoff_s = backoff_s
         self.embed_model, self.rerank_model, self.llm_model = embed_model, rerank_model, llm_model
         self.max_rows_per_call = max_rows_per_call  # longer lists are sent in several calls
+        self.headers = _token_headers(service_token)
         if protocol == "http":
             import tritonclient.http as triton
 
@@ -78,16 +83,18 @@ class InferenceClient:
         """Whether the server (or one model) is ready; False when it cannot be reached."""
         try:
             if model is None:
-                return bool(self._client.is_server_ready())
-            return bool(self._client.is_model_ready(model))
+                return bool(self._client.is_server_ready(headers=self.headers))
+            return bool(self._client.is_model_ready(model, headers=self.headers))
         except Exception:
             return False
 
     def metadata(self, model: str) -> dict[str, Any]:
         def call():
             if self.protocol == "grpc":
-                return self._client.get_model_metadata(model, as_json=True, client_timeout=self.timeout_s)
-            return self._client.get_model_metadata(model)
+                return self._client.get_model_metadata(
+                    model, headers=self.headers, as_json=True, client_timeout=self.timeout_s
+                )
+            return self._client.get_model_metadata(model, headers=self.headers)
 
         return self._retrying(call, model)
 
@@ -157,9 +164,16 @@ class InferenceClient:
         inputs = self._generation_inputs(prompt, messages, params)
         client = self._triton.InferenceServerClient(url=self.url)  # one stream per gRPC client
         pieces: queue.Queue = queue.Queue()
-        client.start_stream(callback=lambda result, error: pieces.put((result, error)))
+        client.start_stream(callback=lambda result, error: pieces.put((result, error)), headers=self.headers)
         try:
-            client.async_stream_infer(self.llm_model, inputs, request_id=uuid.uuid4().hex)
+            try:
+                client.async_stream_infer(self.llm_model, inputs, request_id=uuid.uuid4().hex)
+            except Exception as exc:  # a stream the server ended at once (e.g. refused): its reason is queued
+                try:
+                    _, error = pieces.get(timeout=1)
+                except queue.Empty:
+                    error = exc
+                raise from_triton(error or exc, self.llm_model) from exc
             while True:
                 try:
                     result, error = pieces.get(timeout=self.timeout_s)
@@ -223,12 +237,15 @@ class InferenceClient:
     def _infer(self, model: str, inputs: list, outputs: list[str]):
         if self.protocol == "http":
             requested = [self._triton.InferRequestedOutput(name, binary_data=True) for name in outputs]
-            # the caller's trace context (gRPC calls get it from the OpenTelemetry gRPC instrumentation)
-            headers = _trace_headers()
+            # the service token, and the caller's trace context (gRPC calls get it from the gRPC instrumentation)
+            headers = {**self.headers, **_trace_headers()}
             return self._retrying(lambda: self._client.infer(model, inputs, outputs=requested, headers=headers), model)
         requested = [self._triton.InferRequestedOutput(name) for name in outputs]
         return self._retrying(
-            lambda: self._client.infer(model, inputs, outputs=requested, client_timeout=self.timeout_s), model
+            lambda: self._client.infer(
+                model, inputs, outputs=requested, client_timeout=self.timeout_s, headers=self.headers
+            ),
+            model,
         )
 
     def _retrying(self, call: Callable[[], T], model: str | None) -> T:
@@ -243,6 +260,16 @@ class InferenceClient:
                     raise error from exc
             time.sleep(self.backoff_s * (2**attempt) * (0.5 + random.random()))
         raise AssertionError("unreachable")
+
+
+def _token_headers(token: str | None) -> dict[str, str]:
+    """The service-token header: the given token, else TWIN_SERVICE_TOKEN from the settings (none if unset)."""
+    from twin_common.settings import SERVICE_TOKEN_HEADER, InternalAuthSettings
+
+    if token is None:
+        configured = InternalAuthSettings().service_token
+        token = configured.get_secret_value() if configured else None
+    return {SERVICE_TOKEN_HEADER: token} if token else {}
 
 
 def _trace_headers() -> dict[str, str]:

@@ -16,6 +16,10 @@ class InvalidRequest(InferenceError):
     """The server rejected the request (HTTP 400 / INVALID_ARGUMENT): fix the input, do not retry."""
 
 
+class Unauthenticated(InferenceError):
+    """The server refused the call's service token (HTTP 401 / UNAUTHENTICATED): configure TWIN_SERVICE_TOKEN."""
+
+
 class ModelNotFound(InferenceError):
     """The server does not serve this model (HTTP 404 / NOT_FOUND)."""
 
@@ -41,6 +45,8 @@ def from_triton(exc: Exception, model: str | None) -> InferenceError:
     lowered = (message or "").lower()
     if code in {"400", "STATUSCODE.INVALID_ARGUMENT", "INVALID_ARGUMENT"} or "invalidinput" in lowered:
         return InvalidRequest(text, model=model, status=status)
+    if code in {"401", "STATUSCODE.UNAUTHENTICATED", "UNAUTHENTICATED"}:
+        return Unauthenticated(text, model=model, status=status)
     if code in {"404", "STATUSCODE.NOT_FOUND", "NOT_FOUND"} or "does not exist" in lowered:
         return ModelNotFound(text, model=model, status=status)
     if code in {"STATUSCODE.DEADLINE_EXCEEDED", "DEADLINE_EXCEEDED"} or "timed out" in lowered or "timeout" in lowered:

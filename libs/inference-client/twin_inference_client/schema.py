@@ -14,8 +14,10 @@ The loaded model version is the response's `model_version`.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 EMBED_MODEL = "twin-embed"
 RERANK_MODEL = "twin-rerank"
@@ -69,35 +71,73 @@ LLM_SCHEMA = ModelSchema(
 SCHEMAS = {s.name: s for s in (EMBED_SCHEMA, RERANK_SCHEMA, LLM_SCHEMA)}
 
 
-@dataclass(frozen=True)
-class GenerationParams:
+MAX_STOP_SEQUENCES = 8
+MAX_SEED = 2**63 - 1
+
+
+class InvalidGenerationParams(ValueError):
+    """Sampling parameters that are not acceptable; the message names each field (`sampling_parameters.<field>`)."""
+
+
+class GenerationParams(BaseModel):
     """Sampling parameters of one generation (sent as the JSON `sampling_parameters` input).
 
-    temperature 0 means greedy decoding.
+    One typed model for the client, the KServe server and the Triton model: strict types (no "5" for 5, no
+    1.5 for an integer, no null for a number), finite numbers and bounds that hold for every model; the
+    server adds its own limit on max_tokens. temperature 0 means greedy decoding.
     """
 
-    max_tokens: int = 128
-    temperature: float = 0.0
-    top_p: float = 1.0
-    top_k: int = 0
-    stop: tuple[str, ...] = ()
-    seed: int | None = None
+    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
+
+    max_tokens: int = Field(128, ge=1)
+    temperature: float = Field(0.0, ge=0, allow_inf_nan=False)
+    top_p: float = Field(1.0, gt=0, le=1, allow_inf_nan=False)
+    top_k: int = Field(0, ge=0)
+    stop: tuple[str, ...] = Field((), max_length=MAX_STOP_SEQUENCES)
+    seed: int | None = Field(None, ge=0, le=MAX_SEED)
+
+    @field_validator("stop", mode="before")
+    @classmethod
+    def _stop_sequences(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return (value,)
+        if isinstance(value, list):
+            return tuple(value)
+        return () if value is None else value
+
+    @field_validator("stop")
+    @classmethod
+    def _non_empty(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not s for s in value):
+            raise ValueError("stop sequences must be non-empty strings")
+        return value
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise InvalidGenerationParams(describe(exc)) from None
 
     def to_json(self) -> str:
-        data = asdict(self)
-        data["stop"] = list(self.stop)
-        return json.dumps(data)
+        return json.dumps(self.model_dump(mode="json"))
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any]) -> GenerationParams:
-        unknown = set(data) - set(cls.__dataclass_fields__)
+        if not isinstance(data, dict):
+            raise InvalidGenerationParams("sampling_parameters must be a JSON object")
+        unknown = set(data) - set(cls.model_fields)
         if unknown:
-            raise ValueError(f"unknown sampling parameters {sorted(unknown)}")
-        values = dict(data)
-        if "stop" in values:
-            stop = values["stop"]
-            values["stop"] = (stop,) if isinstance(stop, str) else tuple(stop or ())
-        return cls(**values)
+            raise InvalidGenerationParams(f"unknown sampling parameters {sorted(unknown)}")
+        return cls(**data)
+
+
+def describe(error: ValidationError, prefix: str = "sampling_parameters") -> str:
+    """One line per problem, each naming its field: `sampling_parameters.top_k: Input should be a valid integer`."""
+    parts = []
+    for e in error.errors(include_url=False):
+        field = ".".join(str(p) for p in (prefix, *e["loc"]))
+        parts.append(f"{field}: {e['msg']}")
+    return "; ".join(parts)
 
 
 @dataclass(frozen=True)

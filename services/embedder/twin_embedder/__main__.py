@@ -23,7 +23,12 @@ def build_pipeline(settings: EmbedderSettings, vector_store: VectorStore | None 
     if settings.embedder == "remote":
         from twin_embedder.remote_embedder import RemoteEmbedder
 
-        embedder = RemoteEmbedder.connect(settings.inference_url, settings.inference_protocol)
+        embedder = RemoteEmbedder.connect(
+            settings.inference_url,
+            settings.inference_protocol,
+            timeout_s=settings.inference_timeout_s,
+            rows_per_call=settings.inference_rows_per_call,
+        )
     else:
         from twin_search.embedding import LocalEmbedder
 
@@ -33,7 +38,7 @@ def build_pipeline(settings: EmbedderSettings, vector_store: VectorStore | None 
     elif settings.qdrant_url:
         from twin_search.vectorstore.qdrant_server import QdrantServerStore
 
-        store = QdrantServerStore.connect(url=settings.qdrant_url)
+        store = QdrantServerStore.connect(url=settings.qdrant_url, timeout_s=settings.dependency_timeout_s)
     else:
         from twin_search.vectorstore.edge import EdgeVectorStore
 
@@ -43,9 +48,10 @@ def build_pipeline(settings: EmbedderSettings, vector_store: VectorStore | None 
     if settings.feast_project:
         from twin_embedder.feast_sink import FeastFeatureSink, open_ledger, open_store
 
+        timeout = settings.dependency_timeout_s
         features = FeastFeatureSink(
-            open_store(settings.feast_project, settings.feast_data_dir, settings.feast_redis),
-            open_ledger(settings.feast_project, settings.feast_redis),
+            open_store(settings.feast_project, settings.feast_data_dir, settings.feast_redis, timeout),
+            open_ledger(settings.feast_project, settings.feast_redis, timeout),
         )
     return ChangePipeline(DocumentIndexer(store, embedder), features)
 

@@ -111,8 +111,27 @@ def ensure_offline_file(path: Path, columns: dict[str, str]) -> None:
         frame[list(columns)].to_parquet(path)
 
 
-def open_store(project: str, data_dir: Path, redis: str = f"127.0.0.1:{LOCAL_REDIS_PORT}"):
-    """A FeatureStore for `project` (registry and offline files under data_dir, online store in Redis)."""
+def bounded_redis_retry():
+    """One quick retry of a failed Redis call (a pooled connection that went stale across a Redis restart), then
+    the error: redis-py's default (3 retries, backoff up to 10 s) made a call against a dead Redis take ~8 s."""
+    from redis.backoff import ExponentialBackoff
+    from redis.retry import Retry
+
+    return Retry(ExponentialBackoff(cap=0.5, base=0.1), 1)
+
+
+def _bounded(redis: str, timeout_s: float | None) -> str:
+    """Feast's Redis connection string with socket timeouts (Feast passes key=value options to redis-py)."""
+    if timeout_s is None or "socket_timeout=" in redis:
+        return redis
+    return f"{redis},socket_timeout={timeout_s},socket_connect_timeout={timeout_s}"
+
+
+def open_store(
+    project: str, data_dir: Path, redis: str = f"127.0.0.1:{LOCAL_REDIS_PORT}", timeout_s: float | None = None
+):
+    """A FeatureStore for `project` (registry and offline files under data_dir, online store in Redis). With
+    `timeout_s`, every online-store call is bounded: socket timeouts of `timeout_s` and one quick retry."""
     from feast import FeatureStore, RepoConfig
     from feast.infra.offline_stores.dask import DaskOfflineStoreConfig
     from feast.infra.online_stores.redis import RedisOnlineStoreConfig
@@ -124,20 +143,29 @@ def open_store(project: str, data_dir: Path, redis: str = f"127.0.0.1:{LOCAL_RED
         project=project,
         provider="local",
         registry=str(data_dir / "registry.db"),
-        online_store=RedisOnlineStoreConfig(connection_string=redis),
+        online_store=RedisOnlineStoreConfig(connection_string=_bounded(redis, timeout_s)),
         offline_store=DaskOfflineStoreConfig(),
         repo_path=str(data_dir),
         entity_key_serialization_version=3,
     )
     store = FeatureStore(config=config)
     store.apply(definitions(data_dir))
+    if timeout_s is not None:
+        online = store._get_provider().online_store  # noqa: SLF001 - Feast keeps its Redis client there
+        online._get_client(config.online_store).set_retry(bounded_redis_retry())  # noqa: SLF001
     return store
 
 
-def open_ledger(project: str, redis: str = f"127.0.0.1:{LOCAL_REDIS_PORT}") -> RedisAuthorLedger:
+def open_ledger(
+    project: str, redis: str = f"127.0.0.1:{LOCAL_REDIS_PORT}", timeout_s: float | None = None
+) -> RedisAuthorLedger:
     import redis as redis_lib
 
-    return RedisAuthorLedger(redis_lib.Redis.from_url(f"redis://{redis}"), namespace=f"twin-feast:{project}")
+    options = {}
+    if timeout_s is not None:
+        options = {"socket_timeout": timeout_s, "socket_connect_timeout": timeout_s, "retry": bounded_redis_retry()}
+    client = redis_lib.Redis.from_url(f"redis://{redis}", **options)
+    return RedisAuthorLedger(client, namespace=f"twin-feast:{project}")
 
 
 def document_frame(features: list[DocumentFeatures], now: datetime | None = None) -> pd.DataFrame:

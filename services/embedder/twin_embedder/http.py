@@ -1,11 +1,15 @@
 """HTTP surface of the embedder: health, /metrics, and a read-only view of the store (the embedded store
-admits one process, so tests and operators inspect it through the worker)."""
+admits one process, so tests and operators inspect it through the worker).
+
+/readyz is not ready while the consumer waits for a dependency (the check `dependencies`); /v1/stats says which
+one, since when, and the last error. Every /v1 route requires the service token (they show tenant data)."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from twin_common.health import HealthRegistry
 from twin_common.service import build_http_app
+from twin_common.service_auth import ServiceTokenCheck, require_service_token
 from twin_search.vectorstore.base import SearchFilter
 
 from twin_embedder.app import EmbedderConsumer
@@ -15,10 +19,14 @@ from twin_embedder.settings import EmbedderSettings
 def build_app(settings: EmbedderSettings, consumer: EmbedderConsumer) -> FastAPI:
     health = HealthRegistry()
     health.add("kafka", lambda: consumer.broker.running)
+    health.add("dependencies", lambda: consumer.ready)
     app = build_http_app(settings, health, metrics_registries=[consumer.metrics.registry])
     pipeline = consumer.pipeline
+    token = ServiceTokenCheck.from_settings(settings.auth)
+    token.warn_if_unconfigured(settings.service_name)
+    api = APIRouter(dependencies=[Depends(require_service_token(token))])
 
-    @app.get("/v1/stats")
+    @api.get("/v1/stats")
     def stats() -> dict:
         s = consumer.stats
         return {
@@ -26,14 +34,16 @@ def build_app(settings: EmbedderSettings, consumer: EmbedderConsumer) -> FastAPI
             "messages": s.messages,
             "dead_letters": s.dead_letters,
             "last_error": s.last_error,
+            "paused": s.waiting is not None,
+            "waiting_for": s.waiting.as_dict() if s.waiting else None,
         }
 
-    @app.get("/v1/tenants/{tenant_id}/points")
+    @api.get("/v1/tenants/{tenant_id}/points")
     def tenant_points(tenant_id: str) -> dict:
         with pipeline.lock:
             return {"count": pipeline.store.count(SearchFilter(tenant_id))}
 
-    @app.get("/v1/tenants/{tenant_id}/documents/{document_id}/points")
+    @api.get("/v1/tenants/{tenant_id}/documents/{document_id}/points")
     def document_points(tenant_id: str, document_id: str) -> dict:
         with pipeline.lock:
             ids = sorted(pipeline.store.document_point_ids(tenant_id, document_id))
@@ -51,4 +61,5 @@ def build_app(settings: EmbedderSettings, consumer: EmbedderConsumer) -> FastAPI
             ]
         }
 
+    app.include_router(api)
     return app

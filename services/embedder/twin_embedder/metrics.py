@@ -21,6 +21,17 @@ class EmbedderMetrics:
         self.retries = Counter(
             "twin_embedder_retries_total", "Failed attempts that were retried", registry=self.registry
         )
+        self.dependency_failures = Counter(
+            "twin_embedder_dependency_failures_total",
+            "Batch attempts that failed on a dependency (kept and retried, never dead-lettered)",
+            ["dependency"],
+            registry=self.registry,
+        )
+        self.paused = Gauge(
+            "twin_embedder_paused",
+            "1 while the consumer holds a batch waiting for a dependency, else 0",
+            registry=self.registry,
+        )
         self.batch_seconds = Histogram(
             "twin_embedder_batch_seconds", "Time to apply one consumed batch", registry=self.registry
         )

@@ -64,6 +64,12 @@ def _commit_time(envelope: DebeziumEnvelope) -> datetime | None:
     return datetime.fromtimestamp(source.ts_ms / 1000, tz=UTC) if source.ts_ms else None
 
 
+def check_change(envelope: DebeziumEnvelope | None) -> None:
+    """Raise InvalidChange when the event cannot be applied whatever the state of the stores (poison)."""
+    if envelope is not None:
+        _change(envelope)
+
+
 def _change(envelope: DebeziumEnvelope) -> _Change:
     if envelope.op is ChangeOp.TRUNCATE:
         raise InvalidChange("truncate of public.documents is not supported by the embedder")

@@ -10,6 +10,7 @@ from twin_common.settings import (
     LOCAL_EMBEDDER_PORT,
     LOCAL_INFERENCE_PORT,
     LOCAL_REDIS_PORT,
+    InternalAuthSettings,
     KafkaSettings,
     ServiceSettings,
     repo_root,
@@ -21,6 +22,7 @@ class EmbedderSettings(ServiceSettings):
     service_name: str = "twin-embedder"
     http_port: int = LOCAL_EMBEDDER_PORT
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    auth: InternalAuthSettings = Field(default_factory=InternalAuthSettings)  # TWIN_SERVICE_TOKEN, for /v1/*
 
     # What it reads and writes.
     topic: str = CDC_DOCUMENTS
@@ -32,9 +34,19 @@ class EmbedderSettings(ServiceSettings):
     max_records: int = 256
     batch_timeout_ms: int = 20
     fetch_max_wait_ms: int = 10
-    max_attempts: int = 3
-    backoff_s: float = 0.2
     lag_interval_s: float = 2.0
+
+    # A dependency that fails or hangs: every call is bounded (Redis and Qdrant by dependency_timeout_s, the
+    # inference service by inference_timeout_s per call, Kafka writes and commits by kafka_timeout_s); the batch
+    # is retried after backoff_s, doubling (with jitter) up to backoff_max_s, and handed back to Kafka after
+    # hold_batch_s (keep it below the consumer's max.poll.interval, 300 s) to come again. Never dead-lettered.
+    dependency_timeout_s: float = 5.0
+    inference_timeout_s: float = 30.0
+    inference_rows_per_call: int = 32
+    kafka_timeout_s: float = 15.0
+    backoff_s: float = 0.5
+    backoff_max_s: float = 10.0
+    hold_batch_s: float = 60.0
 
     # Where chunks go: an embedded Qdrant edge store (one process per path) or a Qdrant server.
     store_path: Path = Field(default_factory=lambda: repo_root() / ".local" / "embedder" / "store")

@@ -111,16 +111,9 @@ class LlmBackend:
         return list(ids)
 
     def check_params(self, params: GenerationParams) -> None:
+        """This server's own limit; types and the bounds every model shares are GenerationParams' checks."""
         if not 1 <= params.max_tokens <= self.max_new_tokens:
             raise GenerationInputError(f"max_tokens must be between 1 and {self.max_new_tokens}")
-        if params.temperature < 0:
-            raise GenerationInputError("temperature must be >= 0")
-        if not 0 < params.top_p <= 1:
-            raise GenerationInputError("top_p must be in (0, 1]")
-        if params.top_k < 0:
-            raise GenerationInputError("top_k must be >= 0")
-        if any(not s for s in params.stop) or len(params.stop) > 8:
-            raise GenerationInputError("stop must be at most 8 non-empty strings")
 
     def stream(
         self, ids: list[int], params: GenerationParams, cancel: threading.Event | None = None
@@ -128,11 +121,12 @@ class LlmBackend:
         """Generate token by token (KV cache); yields text deltas, the last event has finish_reason."""
         import torch
 
-        generator = torch.Generator().manual_seed(params.seed) if params.seed is not None else None
+        device = self.model.device
+        # the sampling generator lives where the logits are (torch.multinomial refuses a CPU generator for CUDA)
+        generator = torch.Generator(device=device).manual_seed(params.seed) if params.seed is not None else None
         generated: list[int] = []
         emitted = ""
         finish = "length"
-        device = self.model.device
         input_ids = torch.tensor([ids], device=device)
         past = None
         with torch.inference_mode():

@@ -12,7 +12,13 @@ import numpy as np
 from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import InferRequest, InferResponse
 from twin_common.telemetry.genai import generation_attributes, model_call
-from twin_inference_client.schema import EMBED_SCHEMA, LLM_SCHEMA, RERANK_SCHEMA, GenerationParams
+from twin_inference_client.schema import (
+    EMBED_SCHEMA,
+    LLM_SCHEMA,
+    RERANK_SCHEMA,
+    GenerationParams,
+    InvalidGenerationParams,
+)
 
 from twin_inference.batching import DynamicBatcher
 from twin_inference.generation import GenerationInputError, TokenEvent
@@ -97,10 +103,11 @@ class LlmModel(VersionedModel):
                 raise InvalidInput(f"messages is not valid JSON: {exc}") from exc
         try:
             raw = json.loads(param_rows[0]) if param_rows else {}
-            if not isinstance(raw, dict):
-                raise ValueError("sampling_parameters must be a JSON object")
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(f"sampling_parameters is not valid JSON: {exc}") from exc
+        try:
             params = GenerationParams.from_mapping(raw)
-        except (ValueError, TypeError) as exc:
+        except InvalidGenerationParams as exc:
             raise InvalidInput(f"bad sampling_parameters: {exc}") from exc
         backend = self.current.backend
         try:

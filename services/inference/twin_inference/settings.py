@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from twin_common import topics
 from twin_common.settings import (
     LOCAL_INFERENCE_GRPC_PORT,
     LOCAL_INFERENCE_PORT,
+    InternalAuthSettings,
     KafkaSettings,
     MlflowSettings,
     ServiceSettings,
@@ -55,3 +57,12 @@ class InferenceSettings(ServiceSettings):
     download_cache: Path | None = None  # registry downloads; default models_cache / "mlflow"
     mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    auth: InternalAuthSettings = Field(default_factory=InternalAuthSettings)  # TWIN_SERVICE_TOKEN
+
+    # the MLflow registry at start: how long a look-up may take (each HTTP call to MLflow is bounded by it and
+    # retried at most registry_retries times), and what to do when the registry does not answer in time:
+    # "fallback" serves the bundled models (twin-embed, twin-llm) with a warning and says so on /v1/status,
+    # then switches to the registered versions once the registry answers; "fail" stops the server
+    registry_timeout_s: float = 5.0
+    registry_retries: int = 1
+    registry_unreachable: Literal["fallback", "fail"] = "fallback"

@@ -105,16 +105,18 @@ class VersionedModel(kserve.Model):
         try:
             return resolve_alias(self.registered_name, self.alias, tracking_uri=self._tracking_uri)
         except RegistryError as exc:
-            log.info("%s: %s", self.name, exc)
+            missing = "RESOURCE_DOES_NOT_EXIST" in str(exc) or "not found" in str(exc).lower()
+            log.log(logging.INFO if missing else logging.WARNING, "%s: %s", self.name, exc)
             return None
 
     def load_version(self, info: ModelVersionInfo) -> Loaded:
         path = download_version(info, tracking_uri=self._tracking_uri, cache_dir=self._cache_dir)
         return Loaded(self._load_backend(path), info)
 
-    def initial_load(self) -> bool:
-        """At start: the registry's version under the alias, else the fallback, else nothing."""
-        info = self.resolve()
+    def initial_load(self, use_registry: bool = True) -> bool:
+        """At start: the registry's version under the alias, else the fallback, else nothing. `use_registry=False`
+        (the registry did not answer) goes straight to the fallback."""
+        info = self.resolve() if use_registry else None
         if info is not None:
             try:
                 self._swap(self.load_version(info))
@@ -124,6 +126,10 @@ class VersionedModel(kserve.Model):
         if self._fallback is not None:
             path, fallback_info = self._fallback()
             self._swap(Loaded(self._load_backend(path), fallback_info))
+            if not use_registry:
+                log.warning(
+                    "%s: serving the bundled fallback %s (registry unreachable)", self.name, fallback_info.source
+                )
             return True
         log.info("%s: nothing registered under %s@%s; not serving it yet", self.name, self.registered_name, self.alias)
         return False

@@ -1,15 +1,27 @@
-"""REST API of the ingest service: post documents or URLs for a tenant, list and delete its documents."""
+"""REST API of the ingest service: post documents or URLs for a tenant, list and delete its documents.
+
+Every route except the health checks requires the service token (header `x-twin-service-token`, see
+twin_common.service_auth). Request bodies are limited to `max_request_bytes` (413 beyond) and parsed and validated
+in a worker thread, never on the event loop; a malformed body gets 422 naming the field, a bad document inside a
+well-formed body becomes that document's rejection in the report.
+"""
 
 from __future__ import annotations
 
+import json
+import uuid
 from typing import Any
 
-import httpx
-from fastapi import FastAPI, HTTPException, Path, Query
-from pydantic import BaseModel, Field
+import psycopg
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, ValidationError, field_validator
 from starlette.concurrency import run_in_threadpool
+from twin_common.body_limit import BodySizeLimitMiddleware
 from twin_common.health import HealthRegistry
 from twin_common.service import build_http_app
+from twin_common.service_auth import ServiceTokenCheck, require_service_token
 
 from twin_ingest.importers.jsonl import JsonlRecord
 from twin_ingest.importers.web import import_urls
@@ -22,14 +34,28 @@ from twin_ingest.text import UnusableText, check_text
 TENANT = Path(pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="tenant id")
 
 
+def _utf8(value: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("contains unpaired surrogates (not UTF-8)") from None
+    if "\x00" in value:
+        raise ValueError("contains NUL characters")
+    return value
+
+
 class DocumentsIn(BaseModel):
     author: str = Field(min_length=1, max_length=200)
     documents: list[JsonlRecord] = Field(min_length=1, max_length=1000)
+
+    _author_text = field_validator("author")(_utf8)
 
 
 class UrlsIn(BaseModel):
     author: str = Field(min_length=1, max_length=200)
     urls: list[str] = Field(min_length=1, max_length=100)
+
+    _author_text = field_validator("author")(_utf8)
 
 
 class ReportOut(BaseModel):
@@ -63,6 +89,67 @@ def _as_documents(records: list[JsonlRecord], max_bytes: int) -> list[SourceDocu
     return items
 
 
+def _parse_body(raw: bytes, model: type[BaseModel]) -> Any:
+    """The body as `model` (in a worker thread). Python's JSON parser keeps unpaired surrogate escapes, so such a
+    field reaches the per-document checks and is rejected there with its name, not the whole request."""
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        error = {"type": "json_invalid", "loc": ("body", exc.pos), "msg": "JSON decode error", "input": {}}
+        raise RequestValidationError([{**error, "ctx": {"error": exc.msg}}]) from None
+    except UnicodeDecodeError:
+        raise RequestValidationError(
+            [{"type": "json_invalid", "loc": ("body",), "msg": "body is not UTF-8 JSON", "input": {}}]
+        ) from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = [
+            {**e, "loc": ("body", *e["loc"]), "input": _printable(e.get("input"))}
+            for e in exc.errors(include_url=False, include_context=False)
+        ]
+        raise RequestValidationError(errors) from None
+
+
+def _printable(value: Any) -> Any:
+    """An error's echo of the input, with unpaired surrogates escaped so the 422 response can be encoded."""
+    if isinstance(value, str):
+        return value.encode("utf-8", errors="backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_printable(k): _printable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_printable(v) for v in value]
+    return value
+
+
+async def _json_body(request: Request, model: type[BaseModel]) -> Any:
+    raw = await request.body()  # bounded by BodySizeLimitMiddleware
+    return await run_in_threadpool(_parse_body, raw, model)
+
+
+def _body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """OpenAPI for a body the route parses itself (the schema lands in components by `_with_models`)."""
+    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
+
+
+def _with_models(app: FastAPI, models: list[type[BaseModel]]) -> None:
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for model in models:
+                body = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                components.update(body.pop("$defs", {}))
+                components[model.__name__] = body
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi
+
+
 def build_app(settings: IngestSettings, health: HealthRegistry | None = None) -> FastAPI:
     health = health or HealthRegistry()
     dsn = settings.dsn()
@@ -73,29 +160,43 @@ def build_app(settings: IngestSettings, health: HealthRegistry | None = None) ->
 
     health.add("postgres", database_ready)
     app = build_http_app(settings, health)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    token = ServiceTokenCheck.from_settings(settings.auth)
+    token.warn_if_unconfigured(settings.service_name)
+    api = APIRouter(dependencies=[Depends(require_service_token(token))])
+    limits = settings.item_limits()
 
     def _import(items, tenant: str, author: str) -> dict[str, Any]:
         with DocumentStore(dsn) as store:
-            return run_import(items, store, tenant, author).as_dict()
+            return run_import(items, store, tenant, author, limits).as_dict()
 
-    @app.post("/v1/tenants/{tenant}/documents", response_model=ReportOut)
-    async def post_documents(body: DocumentsIn, tenant: str = TENANT) -> dict[str, Any]:
+    @api.post("/v1/tenants/{tenant}/documents", response_model=ReportOut, openapi_extra=_body_schema(DocumentsIn))
+    async def post_documents(request: Request, tenant: str = TENANT) -> dict[str, Any]:
         """Store documents given inline (the JSONL record shape); idempotent on the content hash."""
-        items = _as_documents(body.documents, settings.max_document_bytes)
-        return await run_in_threadpool(_import, items, tenant, body.author)
+        body: DocumentsIn = await _json_body(request, DocumentsIn)
 
-    @app.post("/v1/tenants/{tenant}/urls", response_model=ReportOut)
-    async def post_urls(body: UrlsIn, tenant: str = TENANT) -> dict[str, Any]:
-        """Fetch each URL and store its text; failures are reported per URL."""
+        def check_and_import() -> dict[str, Any]:
+            return _import(_as_documents(body.documents, settings.max_document_bytes), tenant, body.author)
+
+        return await run_in_threadpool(check_and_import)
+
+    @api.post("/v1/tenants/{tenant}/urls", response_model=ReportOut, openapi_extra=_body_schema(UrlsIn))
+    async def post_urls(request: Request, tenant: str = TENANT) -> dict[str, Any]:
+        """Fetch each URL and store its text; failures are reported per URL. Internal addresses are refused."""
+        body: UrlsIn = await _json_body(request, UrlsIn)
 
         def fetch_and_import() -> dict[str, Any]:
-            with httpx.Client(timeout=settings.fetch_timeout_s, follow_redirects=True) as client:
-                items = list(import_urls(body.urls, client, settings.max_document_bytes))
+            items = import_urls(
+                body.urls,
+                max_bytes=settings.max_document_bytes,
+                policy=settings.fetch_policy(),
+                limits=settings.fetch_limits(),
+            )
             return _import(items, tenant, body.author)
 
         return await run_in_threadpool(fetch_and_import)
 
-    @app.get("/v1/tenants/{tenant}/documents")
+    @api.get("/v1/tenants/{tenant}/documents")
     async def list_documents(
         tenant: str = TENANT, limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)
     ) -> list[dict[str, Any]]:
@@ -105,10 +206,8 @@ def build_app(settings: IngestSettings, health: HealthRegistry | None = None) ->
 
         return await run_in_threadpool(read)
 
-    @app.delete("/v1/tenants/{tenant}/documents/{document_id}", status_code=204)
+    @api.delete("/v1/tenants/{tenant}/documents/{document_id}", status_code=204)
     async def delete_document(document_id: str, tenant: str = TENANT) -> None:
-        import uuid
-
         try:
             uuid.UUID(document_id)
         except ValueError:
@@ -121,4 +220,11 @@ def build_app(settings: IngestSettings, health: HealthRegistry | None = None) ->
         if not await run_in_threadpool(remove):
             raise HTTPException(404, f"no document {document_id} in tenant {tenant}")
 
+    @app.exception_handler(psycopg.OperationalError)
+    async def database_unavailable(request: Request, exc: psycopg.OperationalError) -> JSONResponse:
+        # the database went away (items are never the cause: their errors are rejections in the report)
+        return JSONResponse({"detail": "the database is unavailable; the request can be retried"}, status_code=503)
+
+    app.include_router(api)
+    _with_models(app, [DocumentsIn, UrlsIn])
     return app

@@ -86,15 +86,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.author.strip() or not args.tenant.strip():
         parser.error("--author and --tenant must be non-empty")
+    for name, value in (("--author", args.author), ("--tenant", args.tenant)):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            parser.error(f"{name} is not valid UTF-8")
     dsn = args.dsn or settings.dsn()
     try:
-        items = open_source(args.source, args.max_bytes)
+        items = open_source(args.source, args.max_bytes, settings.fetch_policy(), settings.fetch_limits())
         if args.kind:
             items = with_kind(items, DocumentKind(args.kind))
         items = with_progress(items, args.source)
         migrate(dsn)
         with DocumentStore(dsn) as store:
-            report = run_import(items, store, args.tenant, args.author)
+            report = run_import(items, store, args.tenant, args.author, settings.item_limits())
     except (UnknownSource, NotARepository) as exc:
         print(f"twin ingest: {exc}", file=sys.stderr)
         return 2

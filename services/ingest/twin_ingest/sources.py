@@ -11,6 +11,7 @@ from twin_ingest.importers.jsonl import import_jsonl
 from twin_ingest.importers.web import import_urls
 from twin_ingest.model import Rejection, SourceDocument
 from twin_ingest.text import DEFAULT_MAX_BYTES, UnusableText
+from twin_ingest.url_guard import AddressPolicy, FetchLimits
 
 
 class UnknownSource(ValueError):
@@ -29,10 +30,16 @@ def detect(source: str) -> str:
     return "jsonl" if path.suffix.lower() in (".jsonl", ".ndjson") else "file"
 
 
-def open_source(source: str, max_bytes: int = DEFAULT_MAX_BYTES) -> Iterator[SourceDocument | Rejection]:
+def open_source(
+    source: str,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    policy: AddressPolicy | None = None,
+    limits: FetchLimits | None = None,
+) -> Iterator[SourceDocument | Rejection]:
+    """The importer for `source`; a URL is fetched under `policy` and `limits` (url_guard)."""
     kind = detect(source)
     if kind == "url":
-        return import_urls([source], max_bytes=max_bytes)
+        return import_urls([source], max_bytes=max_bytes, policy=policy, limits=limits)
     path = Path(source)
     if kind == "git":
         return import_repository(path, max_bytes=max_bytes)

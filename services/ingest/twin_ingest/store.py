@@ -34,6 +34,11 @@ class DocumentStore:
     def close(self) -> None:
         self.conn.close()
 
+    @property
+    def broken(self) -> bool:
+        """The connection is lost (the server went away): no later write can succeed on it."""
+        return self.conn.broken or self.conn.closed
+
     def __enter__(self) -> DocumentStore:  # noqa: PYI034
         return self
 

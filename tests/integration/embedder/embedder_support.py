@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,9 +16,11 @@ from pathlib import Path
 import httpx
 import psycopg
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from stack_support import free_port
 from twin_cdc import connector
 from twin_cdc.replication import drop_slot_and_publication
 from twin_common.documents import DocumentRow
+from twin_common.service_auth import service_token_header
 from twin_common.settings import ConnectSettings, KafkaSettings, PostgresSettings
 from twin_embedder.feast_sink import open_ledger, open_store
 from twin_ingest.db import migrate
@@ -106,12 +107,6 @@ def teardown_rig(rig: Rig) -> None:
         admin_client.close()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Worker:
     """The `twin-embedder` process, configured for one rig."""
 
@@ -137,7 +132,7 @@ class Worker:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "twin_embedder"], env=env, stdout=self.log, stderr=subprocess.STDOUT
         )
-        self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=10)
+        self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=10, headers=service_token_header())
 
     def wait_ready(self, timeout: float = 300.0) -> None:  # imports alone take minutes on a loaded 2-core machine
         deadline = time.monotonic() + timeout
@@ -287,3 +282,122 @@ class FeastView:
             features=["author_stats:document_count", "author_stats:token_count"], entity_rows=[{"author_id": author_id}]
         ).to_dict()
         return {"document_count": out["document_count"][0], "token_count": out["token_count"][0]}
+
+
+# --- streams of changes and what the stores must hold afterwards (crash and outage tests) ---------------------
+
+
+def document_content(rng, n: int) -> str:
+    """Small documents; one in twenty has 60 sentences (two article chunks), so updates grow and shrink some."""
+    return " ".join(
+        f"Sentence {i} mentions {rng.choice(['bees', 'wasps', 'ants', 'hives'])} and {n}."
+        for i in range(rng.choice([1] * 10 + [4] * 9 + [60]))
+    )
+
+
+def plan_changes(ids: list[str], updates: int, deletes: int, seed: int = 7) -> list[tuple[str, str]]:
+    """(op, document id) for one insert per id, then `updates` random updates, then `deletes` distinct deletes."""
+    import random
+
+    rng = random.Random(seed)
+    ops = [("c", doc_id) for doc_id in ids]
+    ops += [("u", rng.choice(ids)) for _ in range(updates)]
+    ops += [("d", doc_id) for doc_id in rng.sample(ids, deletes)]
+    return ops
+
+
+def events_of(ops: list[tuple[str, str]]) -> int:
+    """Messages Debezium writes for these changes (a delete is followed by a tombstone)."""
+    return sum(2 if op == "d" else 1 for op, _ in ops)
+
+
+def write_changes(
+    dsn: str, tenant: str, author: str, ops: list[tuple[str, str]], first: int = 0, seed: int = 7
+) -> None:
+    """Apply `ops` to public.documents, 20 to a transaction; change number n gets content hash h<n>."""
+    import random
+
+    rng = random.Random(seed + first)
+    with psycopg.connect(dsn) as conn:
+        for start in range(0, len(ops), 20):
+            with conn.transaction():
+                for n, (op, doc_id) in enumerate(ops[start : start + 20], first + start):
+                    if op == "c":
+                        conn.execute(
+                            "INSERT INTO documents (id, tenant_id, author_id, kind, external_id, title,"
+                            " content, content_hash) VALUES (%s, %s, %s, 'article', %s, 'T', %s, %s)",
+                            (doc_id, tenant, author, f"e{doc_id}", document_content(rng, n), f"h{n}"),
+                        )
+                    elif op == "u":
+                        conn.execute(
+                            "UPDATE documents SET content = %s, content_hash = %s WHERE id = %s",
+                            (document_content(rng, n), f"h{n}", doc_id),
+                        )
+                    else:
+                        conn.execute("DELETE FROM documents WHERE id = %s", (doc_id,))
+
+
+def final_rows(dsn: str, tenant: str) -> dict[str, DocumentRow]:
+    with psycopg.connect(dsn) as conn:
+        cur = conn.execute("SELECT * FROM documents WHERE tenant_id = %s", (tenant,))
+        names = [d.name for d in cur.description]
+        rows = {}
+        for values in cur.fetchall():
+            record = {k: (str(v) if k in ("id", "author_id") else v) for k, v in zip(names, values, strict=True)}
+            rows[record["id"]] = DocumentRow.model_validate(record)
+        return rows
+
+
+@dataclass
+class Convergence:
+    """How the stores differ from the final rows: documents lost (missing or partly missing), stale (an older
+    version or wrong features), and chunks held twice or left over (duplicates)."""
+
+    documents: int = 0
+    lost: list[str] = field(default_factory=list)
+    stale: list[str] = field(default_factory=list)
+    duplicates: int = 0
+
+    def line(self) -> str:
+        return f"{self.documents} documents: {len(self.lost)} lost, {len(self.stale)} stale, {self.duplicates} duplicate chunks"
+
+
+def store_convergence(
+    worker: Worker, chunker, rows: dict[str, DocumentRow], ids: list[str], tenant: str
+) -> Convergence:
+    """Compare every document's points in the worker's store with the chunks of its final row (none if deleted)."""
+    result = Convergence(documents=len(ids))
+    for doc_id in ids:
+        expected = {c.chunk_id for c in chunker.chunk(rows[doc_id])} if doc_id in rows else set()
+        stored = worker.points(tenant, doc_id)
+        stored_ids = [p["id"] for p in stored]
+        result.duplicates += len(stored_ids) - len(set(stored_ids)) + len(set(stored_ids) - expected)
+        if expected - set(stored_ids):
+            result.lost.append(doc_id)
+        elif set(stored_ids) != expected or any(p["content_hash"] != rows[doc_id].content_hash for p in stored):
+            result.stale.append(doc_id)
+    return result
+
+
+def feast_convergence(
+    feast: FeastView, chunker, rows: dict[str, DocumentRow], ids: list[str], author: str
+) -> Convergence:
+    """Compare Feast's online document_stats of every document, and the author's author_stats, with the rows."""
+    result = Convergence(documents=len(ids))
+    online = feast.documents(ids)
+    live_tokens = 0
+    for doc_id in ids:
+        if doc_id in rows:
+            chunks = chunker.chunk(rows[doc_id])
+            tokens = sum(c.token_count for c in chunks)
+            live_tokens += tokens
+            expected = {"chunk_count": len(chunks), "token_count": tokens, "deleted": False}
+        else:
+            expected = {"chunk_count": 0, "token_count": 0, "deleted": True}
+        if online[doc_id]["chunk_count"] is None:
+            result.lost.append(doc_id)
+        elif online[doc_id] != expected:
+            result.stale.append(doc_id)
+    if feast.author(author) != {"document_count": len(rows), "token_count": live_tokens}:
+        result.stale.append(f"author {author}: {feast.author(author)} != {len(rows)} documents / {live_tokens} tokens")
+    return result

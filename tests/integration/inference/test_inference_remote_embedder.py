@@ -69,4 +69,4 @@ def test_pipeline_through_the_inference_server_matches_in_process(inference_serv
         assert pipeline.apply(_event(TEXT))[0].skipped  # a replay is skipped without calling the server
     finally:
         store.close()
-        remote.client.close()
+        remote.close()

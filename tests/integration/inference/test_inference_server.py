@@ -103,6 +103,9 @@ def test_wrong_shape_and_missing_input_are_invalid_argument(inference_server, pr
 
         client = triton.InferenceServerClient(url=inference_server.grpc_url)
     from tritonclient.utils import InferenceServerException
+    from twin_common.service_auth import service_token_header
+
+    token = service_token_header()
 
     def bytes_input(name, array):
         tensor = triton.InferInput(name, list(array.shape), "BYTES")
@@ -111,17 +114,17 @@ def test_wrong_shape_and_missing_input_are_invalid_argument(inference_server, pr
 
     wrong_shape = bytes_input("text", np.array([[b"a", b"b"]], dtype=np.object_))  # [1, 2]
     with pytest.raises(InferenceServerException, match=r"must have shape \[N\] or \[N, 1\]") as err:
-        client.infer("twin-embed", [wrong_shape])
+        client.infer("twin-embed", [wrong_shape], headers=token)
     assert "400" in str(err.value.status()) or "INVALID_ARGUMENT" in str(err.value.status())
 
     only_params = bytes_input("sampling_parameters", np.array([[b'{"max_tokens": 4}']], dtype=np.object_))
     with pytest.raises(InferenceServerException, match="give exactly one of text_input .* or messages") as err:
-        client.infer("twin-llm", [only_params])
+        client.infer("twin-llm", [only_params], headers=token)
     assert "400" in str(err.value.status()) or "INVALID_ARGUMENT" in str(err.value.status())
 
     stray = bytes_input("txt", np.array([[b"a"]], dtype=np.object_))
     with pytest.raises(InferenceServerException, match="unknown input 'txt'") as err:
-        client.infer("twin-embed", [stray])
+        client.infer("twin-embed", [stray], headers=token)
     assert "400" in str(err.value.status()) or "INVALID_ARGUMENT" in str(err.value.status())
 
 

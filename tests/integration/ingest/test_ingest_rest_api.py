@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 from ingest_support import serve_folder
+from twin_common.service_auth import service_token_header
 from twin_common.settings import PostgresSettings
 from twin_ingest.api import build_app
 from twin_ingest.settings import IngestSettings
@@ -17,8 +18,9 @@ def client(source_dsn):
         postgres=PostgresSettings(database=database),
         max_document_bytes=1000,
         telemetry={"enabled": False, "spans_file": None},
+        fetch_allowed_networks=["127.0.0.1/32"],  # the test's own page server; loopback is refused otherwise
     )
-    with TestClient(build_app(settings)) as test_client:
+    with TestClient(build_app(settings), headers=service_token_header()) as test_client:
         yield test_client
 
 

@@ -11,6 +11,7 @@ import time
 
 import httpx
 from ingest_support import private_database
+from twin_common.service_auth import service_token_header
 
 
 def _free_port() -> int:
@@ -40,13 +41,18 @@ def test_service_migrates_and_stores_posted_documents(tmp_path):
                 except httpx.TransportError:
                     pass
                 time.sleep(0.2)
-            report = httpx.post(
-                f"{base}/v1/tenants/acme/documents",
-                timeout=10,
-                json={"author": "Ada", "documents": [{"id": "p1", "content": "hello"}]},
+            body = {"author": "Ada", "documents": [{"id": "p1", "content": "hello"}]}
+            anonymous = httpx.post(f"{base}/v1/tenants/acme/documents", timeout=10, json=body)
+            assert anonymous.status_code == 401 and "x-twin-service-token" in anonymous.text
+            wrong = httpx.post(
+                f"{base}/v1/tenants/acme/documents", timeout=10, json=body, headers={"x-twin-service-token": "guess"}
             )
+            assert wrong.status_code == 401
+            assert httpx.get(f"{base}/v1/tenants/acme/documents", timeout=10).status_code == 401
+            token = service_token_header()
+            report = httpx.post(f"{base}/v1/tenants/acme/documents", timeout=10, json=body, headers=token)
             assert report.status_code == 200 and report.json()["stored"] == 1
-            bad = httpx.post(f"{base}/v1/tenants/acme/documents", timeout=10, json={"author": "Ada"})
+            bad = httpx.post(f"{base}/v1/tenants/acme/documents", timeout=10, json={"author": "Ada"}, headers=token)
             assert bad.status_code == 422 and "documents" in bad.text
         finally:
             process.send_signal(signal.SIGTERM)

@@ -13,6 +13,7 @@ from twin_ingest.importers.files import import_folder
 from twin_ingest.importers.web import import_urls
 from twin_ingest.pipeline import run_import
 from twin_ingest.store import DocumentStore
+from twin_ingest.url_guard import AddressPolicy
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -80,8 +81,9 @@ def test_url_fetcher_against_a_local_http_server(tmp_path, source_dsn):
     (tmp_path / "blob.bin").write_bytes(b"\x00" * 10)
     with serve_folder(tmp_path) as base, DocumentStore(source_dsn) as store:
         urls = [f"{base}/post.html", f"{base}/plain.txt", f"{base}/blob.bin", f"{base}/missing.html", "ftp://x/y"]
-        report = run_import(import_urls(urls), store, "acme", "Ada")
-        again = run_import(import_urls(urls[:2]), store, "acme", "Ada")
+        local = AddressPolicy(allowed_networks=("127.0.0.1/32",))  # loopback is refused without the allow-list
+        report = run_import(import_urls(urls, policy=local), store, "acme", "Ada")
+        again = run_import(import_urls(urls[:2], policy=local), store, "acme", "Ada")
     assert report.stored == 2
     assert {r.external_id: r.reason.value for r in report.rejections} == {
         f"{base}/blob.bin": "binary",

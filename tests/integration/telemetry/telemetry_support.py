@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 from stack_support import free_port  # noqa: F401 (the tests import it from here)
 from stack_support import wait_for as shared_wait_for
+from twin_common.service_auth import service_token_header
 from twin_common.settings import LOCAL_OTLP_GRPC_PORT
 from twin_localstack.traces import StoredSpan, TraceStore
 
@@ -64,7 +65,8 @@ class ServiceProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", module], env=self.env, stdout=self._log, stderr=subprocess.STDOUT
         )
-        self.http = httpx.Client(base_url=self.base_url, timeout=30)
+        # internal services serve tenant data only with the service token (twin_common.service_auth)
+        self.http = httpx.Client(base_url=self.base_url, timeout=30, headers=service_token_header())
 
     def tail(self, chars: int = 3000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:]

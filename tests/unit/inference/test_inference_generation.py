@@ -89,9 +89,11 @@ def test_limits_and_bad_parameters_are_input_errors(tiny_llama):
         backend.prompt_ids(None, [{"role": "user", "content": "hi"}])
     with pytest.raises(GenerationInputError, match="bad chat message"):
         backend.prompt_ids(None, [{"role": "robot", "content": "hi"}])
-    for bad in (dict(max_tokens=0), dict(max_tokens=33), dict(temperature=-1), dict(top_p=0), dict(stop=("",))):
-        with pytest.raises(GenerationInputError):
-            backend.check_params(GenerationParams(**bad))
+    with pytest.raises(GenerationInputError, match="max_tokens must be between 1 and 32"):
+        backend.check_params(GenerationParams(max_tokens=33))  # this server's own limit
+    for bad in (dict(max_tokens=0), dict(temperature=-1), dict(top_p=0), dict(stop=("",))):
+        with pytest.raises(ValueError, match=f"sampling_parameters.{next(iter(bad))}"):
+            GenerationParams(**bad)  # bounds every model shares: refused by the typed model itself
     with pytest.raises(ValueError, match="unknown sampling parameters"):
         GenerationParams.from_mapping({"max_tokens": 3, "beam_width": 4})
 
@@ -124,3 +126,56 @@ def test_lora_adapter_subfolder_changes_the_output_and_merging_keeps_it(tiny_lla
     bare = tmp_path / "bare-adapter"
     peft_model.save_pretrained(bare)
     assert _run(_load(bare, base_dir=tiny_llama), params)[0] == merged_text
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        ({"max_tokens": "5"}, "max_tokens"),
+        ({"max_tokens": 5.0}, "max_tokens"),
+        ({"max_tokens": True}, "max_tokens"),
+        ({"temperature": None}, "temperature"),
+        ({"temperature": "0.7"}, "temperature"),
+        ({"temperature": float("nan")}, "temperature"),
+        ({"top_p": "0.9"}, "top_p"),
+        ({"top_p": 1.5}, "top_p"),
+        ({"top_k": 1.5}, "top_k"),
+        ({"top_k": -1}, "top_k"),
+        ({"stop": [1]}, "stop.0"),
+        ({"stop": ["a"] * 9}, "stop"),
+        ({"seed": "x"}, "seed"),
+        ({"seed": 2**64}, "seed"),
+    ],
+)
+def test_sampling_parameters_are_typed_and_errors_name_the_field(raw, field):
+    from twin_inference_client.schema import InvalidGenerationParams
+
+    with pytest.raises(InvalidGenerationParams) as error:
+        GenerationParams.from_mapping(raw)
+    assert str(error.value).startswith(f"sampling_parameters.{field}: ")
+
+
+def test_well_formed_parameters_round_trip_as_json():
+    import json
+
+    params = GenerationParams.from_mapping({"max_tokens": 7, "temperature": 1, "top_p": 0.9, "stop": "\n", "seed": 3})
+    assert params.temperature == 1.0 and params.stop == ("\n",)
+    assert GenerationParams.from_mapping(json.loads(params.to_json())) == params
+
+
+def test_the_sampling_generator_is_made_on_the_models_device(tiny_llama, monkeypatch):
+    """With TWIN_DEVICE=cuda a CPU generator fails inside torch.multinomial; the generator follows the model."""
+    import torch
+
+    backend = _load(tiny_llama)
+    devices = []
+    real_generator = torch.Generator
+
+    def recording_generator(device="cpu"):
+        devices.append(str(device))
+        return real_generator(device=device)
+
+    monkeypatch.setattr(torch, "Generator", recording_generator)
+    monkeypatch.setattr(type(backend.model), "device", property(lambda self: torch.device("cpu:0")))
+    _run(backend, GenerationParams(max_tokens=3, temperature=1.0, seed=1))
+    assert devices == ["cpu:0"]

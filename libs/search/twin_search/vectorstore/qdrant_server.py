@@ -42,9 +42,11 @@ class QdrantServerStore(VectorStore):
         location: str | None = None,
         path: str | None = None,
         collection: str = "twin_chunks",
+        timeout_s: float | None = None,
     ) -> QdrantServerStore:
+        """`timeout_s` bounds each call to a Qdrant server (qdrant-client's default is 5 s for REST)."""
         if url:
-            return cls(QdrantClient(url=url), collection)
+            return cls(QdrantClient(url=url, **({"timeout": int(max(1, timeout_s))} if timeout_s else {})), collection)
         return cls(QdrantClient(location=location, path=path), collection)
 
     def ensure_collection(self, dimension: int) -> None:

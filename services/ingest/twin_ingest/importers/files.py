@@ -1,4 +1,8 @@
-"""A folder of Markdown, HTML and plain-text files; one document per file, identified by its relative path."""
+"""A folder of Markdown, HTML and plain-text files; one document per file, identified by its relative path.
+
+Symbolic links are followed only when they stay inside the folder: a link that points outside it (`notes.txt ->
+/etc/passwd`) is rejected, like the git importer rejects every link. Linked folders are not descended into.
+"""
 
 from __future__ import annotations
 
@@ -23,13 +27,25 @@ TEXT = {".txt"}
 SUPPORTED = MARKDOWN | HTML | TEXT
 
 
+class LeavesFolder(ValueError):
+    """A symbolic link whose target is outside the imported folder."""
+
+
 def _visible_files(root: Path) -> Iterator[Path]:
-    for path in sorted(root.rglob("*")):
+    for path in sorted(root.rglob("*")):  # rglob does not descend into linked folders
         relative = path.relative_to(root)
         if any(part.startswith(".") for part in relative.parts):
             continue  # .git, editor droppings and other hidden files are not material
-        if path.is_file():
+        if path.is_symlink() or path.is_file():
             yield path
+
+
+def _inside(root: Path, path: Path) -> Path:
+    """`path` with its links resolved, when that stays under `root` (itself resolved); else LeavesFolder."""
+    resolved = path.resolve()
+    if not resolved.is_relative_to(root.resolve()):
+        raise LeavesFolder("symbolic link leading outside the imported folder")
+    return resolved
 
 
 def _kind(value: str | list[str] | None, default: DocumentKind) -> DocumentKind:
@@ -89,7 +105,12 @@ def import_folder(root: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Iterator[So
     for path in _visible_files(root):
         external_id = path.relative_to(root).as_posix()
         try:
-            yield read_file(path, external_id, max_bytes)
+            target = _inside(root, path)
+            if not target.is_file():
+                continue  # a link to a folder (or to nothing): no document
+            yield read_file(target, external_id, max_bytes)
+        except LeavesFolder as exc:
+            yield Rejection(external_id, RejectReason.UNSUPPORTED, str(exc))
         except UnusableText as exc:
             yield Rejection(external_id, exc.reason, exc.detail)
         except OSError as exc:

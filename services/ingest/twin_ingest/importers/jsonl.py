@@ -1,13 +1,17 @@
-"""A JSONL export: one JSON object per line, each a document (default kind `post`)."""
+"""A JSONL export: one JSON object per line, each a document (default kind `post`).
+
+The file is read line by line (never whole): a line longer than the document limit is rejected and skipped
+without being held in memory.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from twin_common.documents import DocumentKind
 
 from twin_ingest.model import Rejection, RejectReason, SourceDocument
@@ -19,7 +23,7 @@ class JsonlRecord(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
-    id: str = Field(min_length=1)
+    id: str
     content: str
     kind: DocumentKind = DocumentKind.POST
     title: str = ""
@@ -27,6 +31,15 @@ class JsonlRecord(BaseModel):
     language: str | None = None
     tags: list[str] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("id")
+    @classmethod
+    def _not_empty(cls, value: str) -> str:
+        # checked here rather than with min_length, which cannot read a string holding an unpaired surrogate
+        # and would refuse the whole request; such an id is rejected per document (validation.check_document)
+        if not value:
+            raise ValueError("String should have at least 1 character")
+        return value
 
 
 def _explain(error: ValidationError) -> str:
@@ -67,8 +80,17 @@ def _line_id(raw: bytes, line_number: int) -> str:
     return f"line:{line_number}"
 
 
-def import_lines(lines: list[bytes], max_bytes: int = DEFAULT_MAX_BYTES) -> Iterator[SourceDocument | Rejection]:
+class _LongLine(bytes):
+    """The first bytes of a line that was longer than the limit (the rest was skipped)."""
+
+
+def import_lines(lines: Iterable[bytes], max_bytes: int = DEFAULT_MAX_BYTES) -> Iterator[SourceDocument | Rejection]:
     for number, raw in enumerate(lines, start=1):
+        if isinstance(raw, _LongLine):
+            yield Rejection(
+                f"line:{number}", RejectReason.TOO_LARGE, f"line {number} is over the limit of {max_bytes} bytes"
+            )
+            continue
         if not raw.strip():
             continue  # blank lines separate nothing
         try:
@@ -77,7 +99,27 @@ def import_lines(lines: list[bytes], max_bytes: int = DEFAULT_MAX_BYTES) -> Iter
             yield Rejection(_line_id(raw, number), exc.reason, exc.detail)
 
 
+# A JSON line carries its content escaped (a quote or a control character takes two to six bytes), so a line
+# may be longer than the document it holds; lines up to this many times the document limit are parsed.
+LINE_ALLOWANCE = 8
+
+
+def read_lines(handle, max_line_bytes: int) -> Iterator[bytes]:
+    """The lines of a binary file, one at a time; a line over `max_line_bytes` comes as an empty _LongLine after
+    its bytes were skipped (read in bounded pieces, never held whole)."""
+    while True:
+        line = handle.readline(max_line_bytes + 1)
+        if not line:
+            return
+        if len(line) > max_line_bytes and not line.endswith(b"\n"):
+            while line and not line.endswith(b"\n"):
+                line = handle.readline(1 << 20)
+            yield _LongLine()
+            continue
+        yield line.rstrip(b"\n")
+
+
 def import_jsonl(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Iterator[SourceDocument | Rejection]:
     """Every non-blank line of the file, in order."""
     with path.open("rb") as handle:
-        yield from import_lines(handle.read().split(b"\n"), max_bytes)
+        yield from import_lines(read_lines(handle, max_bytes * LINE_ALLOWANCE), max_bytes)
