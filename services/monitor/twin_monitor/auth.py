@@ -17,8 +17,9 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 from pydantic_settings import BaseSettings
+from twin_common.service_auth import ServiceTokenCheck
 from twin_common.settings import SERVICE_TOKEN_HEADER, InternalAuthSettings
 
 from twin_monitor.settings import _config
@@ -138,17 +139,12 @@ class Authenticator:
 
     def __init__(self, verifier: KeyVerifier, internal: InternalAuthSettings):
         self.verifier = verifier
-        self._service_token: SecretStr | None = internal.service_token
-
-    def _is_service_token(self, presented: str | None) -> bool:
-        if not presented or self._service_token is None:
-            return False
-        return hmac.compare_digest(presented.encode(), self._service_token.get_secret_value().encode())
+        self._service_token = ServiceTokenCheck.from_settings(internal)
 
     async def principal(self, headers) -> Principal:
         service = headers.get(SERVICE_TOKEN_HEADER)
         if service is not None:
-            if self._is_service_token(service):
+            if self._service_token.accepts(service):
                 return Principal(None, key_id="service")
             raise AuthError(401, f"wrong service token (header {SERVICE_TOKEN_HEADER})")
         authorization = headers.get("authorization") or ""
@@ -158,7 +154,7 @@ class Authenticator:
                 401, f"missing credentials: send 'Authorization: Bearer <API key>' or the {SERVICE_TOKEN_HEADER} header"
             )
         token = token.strip()
-        if self._is_service_token(token):
+        if self._service_token.accepts(token):
             return Principal(None, key_id="service")
         return await self.verifier.verify(token)
 
