@@ -13,10 +13,8 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,34 +22,25 @@ from pathlib import Path
 
 import httpx
 import psycopg
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
-from twin_common.settings import ConnectSettings, KafkaSettings, PostgresSettings
+from stack_support import free_port, wait_for
+from stack_support import read_topic as _read_topic
+from twin_common.settings import ConnectSettings, InternalAuthSettings, KafkaSettings, PostgresSettings
 
 NODE_SCRIPT = Path(__file__).with_name("gateway_node.py")
 INFERENCE_START_S = 420  # a loaded machine; a fresh one converts SmolLM2 first (~40 s)
 GATEWAY_START_S = 240
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.25):
-    """Poll until `condition()` is truthy (returned) or fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = condition()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
-
-
 # --- the private world of one test module ------------------------------------------------------------
+
+
+def run_service_token() -> str:
+    """The run's service token (tests/conftest.py makes sure there is one): the processes a rig starts and a
+    gateway built in this process (the fuzz tests' app) must agree on it."""
+    token = InternalAuthSettings().service_token
+    return token.get_secret_value() if token is not None else secrets.token_urlsafe(24)
 
 
 @dataclass
@@ -60,7 +49,7 @@ class Rig:
     database: str
     dsn: str
     home: Path
-    service_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    service_token: str = field(default_factory=lambda: run_service_token())
     connect_url: str = field(default_factory=lambda: ConnectSettings().url)
 
     @property
@@ -372,26 +361,14 @@ def running_platform(home: Path):
 # --- Kafka ------------------------------------------------------------------------------------------------
 
 
+def wait_until(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.25):
+    """Poll until `condition()` is truthy (returned) or fail after `timeout` seconds."""
+    return wait_for(condition, timeout, what, interval)
+
+
 def read_topic(topic: str, timeout_s: float | None = None) -> list:
     """Every record of `topic` from its beginning (what arrived within `timeout_s`, when given)."""
-    consumer = KafkaConsumer(bootstrap_servers=KafkaSettings().bootstrap_servers, enable_auto_commit=False)
-    try:
-        partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or ())]
-        if not partitions:
-            return []
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        end = consumer.end_offsets(partitions)
-        records = []
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        while any(consumer.position(tp) < end[tp] for tp in partitions):
-            if deadline is not None and time.monotonic() > deadline:
-                break
-            for batch in consumer.poll(timeout_ms=1000).values():
-                records.extend(batch)
-        return records
-    finally:
-        consumer.close()
+    return _read_topic(topic, timeout_s)
 
 
 def events_of(topic: str, timeout_s: float | None = None) -> list[tuple[dict, dict]]:

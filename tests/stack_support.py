@@ -43,8 +43,9 @@ def wait_for(
     raise AssertionError(f"{what} not met after {timeout:.0f} s (last: {last!r})")
 
 
-def read_topic(topic: str, timeout_s: float = 10.0, bootstrap: str | None = None) -> list:
-    """Every record of `topic` from the beginning (empty if the topic does not exist yet)."""
+def read_topic(topic: str, timeout_s: float | None = 10.0, bootstrap: str | None = None) -> list:
+    """Every record of `topic` from the beginning (empty if the topic does not exist yet); with `timeout_s`, what
+    arrived within it, with None up to the end offsets however long that takes."""
     from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(
@@ -59,8 +60,10 @@ def read_topic(topic: str, timeout_s: float = 10.0, bootstrap: str | None = None
         consumer.seek_to_beginning()
         ends = consumer.end_offsets(tps)
         records: list = []
-        deadline = time.monotonic() + timeout_s
-        while any(consumer.position(tp) < ends[tp] for tp in tps) and time.monotonic() < deadline:
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while any(consumer.position(tp) < ends[tp] for tp in tps):
+            if deadline is not None and time.monotonic() > deadline:
+                break
             for batch in consumer.poll(timeout_ms=200).values():
                 records.extend(batch)
         return records

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
@@ -13,9 +16,13 @@ TOKEN_BUCKETS = (1, 4, 16, 64, 128, 256, 512, 1024, 2048, 4096)
 BREAKER_STATES = {"closed": 0, "half-opened": 1, "opened": 2}
 
 
+T = TypeVar("T")
+
+
 class GatewayMetrics:
     def __init__(self, registry: CollectorRegistry | None = None):
         self.registry = registry or CollectorRegistry()
+        self._components: dict[str, object] = {}
         r = self.registry
         self.requests = Counter(
             "twin_gateway_requests",
@@ -102,3 +109,10 @@ class GatewayMetrics:
             ["rail", "decision"],
             registry=r,
         )
+
+    def component(self, name: str, factory: Callable[[CollectorRegistry], T]) -> T:
+        """The metrics of a plugged-in component (rails, cache) on this registry, made once: a runtime started
+        again (the app's lifespan runs per test client) must not register the same series twice."""
+        if name not in self._components:
+            self._components[name] = factory(self.registry)
+        return self._components[name]  # type: ignore[return-value]

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import httpx
 import psycopg
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
-from stack_support import free_port
+from kafka import KafkaAdminClient
+from stack_support import free_port, read_topic  # noqa: F401 (the tests import them from here)
+from stack_support import wait_for as shared_wait_for
 from twin_cdc import connector
 from twin_cdc.replication import drop_slot_and_publication
 from twin_common.documents import DocumentRow
@@ -179,35 +180,7 @@ class Worker:
 
 
 def wait_for(condition: Callable[[], object], timeout: float = 60.0, what: str = "condition", interval=0.2):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = condition()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"{what} not met after {timeout}s (last: {last!r})")
-
-
-def read_topic(topic: str, timeout_ms: int = 1000) -> list:
-    """Every record of `topic` from the beginning (empty if the topic does not exist yet)."""
-    consumer = KafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False, group_id=None)
-    try:
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            return []
-        tps = [TopicPartition(topic, p) for p in partitions]
-        consumer.assign(tps)
-        consumer.seek_to_beginning()
-        ends = consumer.end_offsets(tps)
-        records = []
-        deadline = time.monotonic() + timeout_ms / 1000 + 5
-        while any(consumer.position(tp) < ends[tp] for tp in tps) and time.monotonic() < deadline:
-            for batch in consumer.poll(timeout_ms=200).values():
-                records.extend(batch)
-        return records
-    finally:
-        consumer.close()
+    return shared_wait_for(condition, timeout, what, interval)
 
 
 def group_caught_up(rig: Rig) -> bool:

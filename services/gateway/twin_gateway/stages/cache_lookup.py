@@ -44,7 +44,7 @@ def cache_for(resources) -> AnswerCache | None:
                 settings,
                 embed=minilm_embed(embedder),
                 dimension=embedder.dimension,
-                metrics=CacheMetrics(resources.metrics.registry),
+                metrics=resources.metrics.component("semcache", CacheMetrics),
             )
         resources.extra["semcache"] = cache
     return resources.extra["semcache"]

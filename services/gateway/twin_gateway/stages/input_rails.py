@@ -26,7 +26,9 @@ def guardrails_for(resources) -> Guardrails | None:
     if "guardrails" not in resources.extra:
         settings = GuardrailSettings()
         resources.extra["guardrails"] = (
-            Guardrails(settings, GuardrailMetrics(resources.metrics.registry)) if settings.enabled else None
+            Guardrails(settings, resources.metrics.component("guardrails", GuardrailMetrics))
+            if settings.enabled
+            else None
         )
     return resources.extra["guardrails"]
 
