@@ -7,8 +7,6 @@ The search itself is blocking (embedding, the store): callers run it on the gate
 from __future__ import annotations
 
 import functools
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +17,7 @@ from twin_search.vectorstore.base import ScoredChunk, SearchFilter, VectorStore
 
 from twin_gateway.db import Database
 from twin_gateway.pipeline.context import Citation, Filters
+from twin_gateway.rag.memo import TextMemo
 from twin_gateway.settings import RagSettings
 
 SNIPPET_CHARS = 240
@@ -35,9 +34,7 @@ class MemoEmbedder:
         self.model_name = inner.model_name
         self.model_version = inner.model_version
         self.dimension = inner.dimension
-        self._memo: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._size = size
-        self._lock = threading.Lock()
+        self._vectors: TextMemo[np.ndarray] = TextMemo(size)
         # a pure function of the text for a given tokenizer; lru_cache is thread-safe
         self._count_tokens = functools.lru_cache(maxsize=size)(inner.count_tokens)
 
@@ -45,21 +42,9 @@ class MemoEmbedder:
         return self._count_tokens(text)
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        with self._lock:
-            known = {t: self._memo[t] for t in texts if t in self._memo}
-        missing = [t for t in dict.fromkeys(texts) if t not in known]
-        if missing:
-            vectors = self.inner.embed(missing)
-            with self._lock:
-                for text, vector in zip(missing, vectors, strict=True):
-                    known[text] = vector
-                    self._memo[text] = vector
-                    self._memo.move_to_end(text)
-                while len(self._memo) > self._size:
-                    self._memo.popitem(last=False)
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        return np.stack([known[t] for t in texts])
+        return np.stack(self._vectors.many(texts, self.inner.embed))
 
 
 @dataclass(frozen=True)

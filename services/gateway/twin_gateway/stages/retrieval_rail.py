@@ -10,8 +10,6 @@ instant route, `benchmarks/gateway_bench.py`); a remembered chunk costs a dictio
 from __future__ import annotations
 
 import dataclasses
-import threading
-from collections import OrderedDict
 
 from opentelemetry import trace
 from twin_guardrails.injection import InjectionDetector, InjectionScore
@@ -20,6 +18,7 @@ from twin_guardrails.retrieval_rail import ChunkRef
 
 from twin_gateway.pipeline.context import RequestContext
 from twin_gateway.pipeline.stage import Stage
+from twin_gateway.rag.memo import TextMemo
 from twin_gateway.stages.input_rails import guardrails_for
 
 
@@ -30,28 +29,13 @@ class MemoInjectionDetector:
     def __init__(self, inner: InjectionDetector, size: int = 4096):
         self.inner = inner
         self.classifier = inner.classifier
-        self._memo: OrderedDict[str, InjectionScore] = OrderedDict()
-        self._size = size
-        self._lock = threading.Lock()
+        self._scores: TextMemo[InjectionScore] = TextMemo(size)
 
     def score(self, text: str) -> InjectionScore:
         return self.score_many([text])[0]
 
     def score_many(self, texts: list[str]) -> list[InjectionScore]:
-        with self._lock:
-            known = {t: self._memo[t] for t in texts if t in self._memo}
-            for text in known:
-                self._memo.move_to_end(text)
-        missing = [t for t in dict.fromkeys(texts) if t not in known]
-        if missing:
-            scores = self.inner.score_many(missing)
-            with self._lock:
-                for text, score in zip(missing, scores, strict=True):
-                    known[text] = score
-                    self._memo[text] = score
-                while len(self._memo) > self._size:
-                    self._memo.popitem(last=False)
-        return [known[t] for t in texts]
+        return self._scores.many(texts, self.inner.score_many)
 
 
 class RetrievalRailStage(Stage):
