@@ -6,8 +6,11 @@ arrives and refused as soon as it passes the limit, so an endpoint never holds m
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Scope
 
 
 class BodyTooLarge(HTTPException):
@@ -18,15 +21,20 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"request body is larger than the limit of {max_bytes} bytes")
 
 
+def default_refusal(scope: Scope, max_bytes: int) -> ASGIApp:
+    return JSONResponse({"detail": f"request body is larger than the limit of {max_bytes} bytes"}, status_code=413)
+
+
 class BodySizeLimitMiddleware:
-    def __init__(self, app, max_bytes: int):
+    """`refusal(scope, max_bytes)` makes the 413 response, so a service answers in its own error format."""
+
+    def __init__(self, app, max_bytes: int, refusal: Callable[[Scope, int], ASGIApp] = default_refusal):
         self.app = app
         self.max_bytes = max_bytes
+        self.refusal = refusal
 
-    def _refusal(self) -> JSONResponse:
-        return JSONResponse(
-            {"detail": f"request body is larger than the limit of {self.max_bytes} bytes"}, status_code=413
-        )
+    def _refusal(self, scope: Scope) -> ASGIApp:
+        return self.refusal(scope, self.max_bytes)
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -39,7 +47,7 @@ class BodySizeLimitMiddleware:
             except ValueError:
                 too_large = False  # the server rejects a malformed header itself
             if too_large:
-                await self._refusal()(scope, receive, send)
+                await self._refusal(scope)(scope, receive, send)
                 return
         received = 0
         started = False
@@ -63,4 +71,4 @@ class BodySizeLimitMiddleware:
             await self.app(scope, counting_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await self._refusal()(scope, receive, send)
+                await self._refusal(scope)(scope, receive, send)

@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from twin_common.body_limit import BodySizeLimitMiddleware
 from twin_common.service import build_http_app
 
 from twin_gateway.errors import Code, GatewayError
@@ -64,54 +65,9 @@ def _allowed_methods(app: FastAPI, request: Request) -> set[str]:
     return methods
 
 
-class BodyLimit:
-    """413 for a body over the limit: a declared Content-Length at once, a chunked body as soon as it passes."""
-
-    def __init__(self, app, max_bytes: int):
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        error = GatewayError(
-            Code.PAYLOAD_TOO_LARGE, f"body: larger than the limit of {self.max_bytes} bytes", field="body"
-        )
-        for key, value in scope.get("headers", ()):
-            if key == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await _respond(Request(scope), error)(scope, receive, send)
-                return
-        received = 0
-        started = False
-
-        async def counted_receive():
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _TooLarge(self.max_bytes)
-            return message
-
-        async def tracked_send(message):
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counted_receive, tracked_send)
-        except _TooLarge:
-            if not started:
-                await _respond(Request(scope), error)(scope, receive, send)
-
-
-class _TooLarge(StarletteHTTPException):
-    """Raised while the body is read; an HTTPException, so FastAPI (which turns other errors met while reading a
-    body into 400) lets it through as the 413 it is."""
-
-    def __init__(self, max_bytes: int = 0):
-        super().__init__(413, f"larger than the limit of {max_bytes} bytes")
+def _body_too_large(scope, max_bytes: int) -> JSONResponse:
+    error = GatewayError(Code.PAYLOAD_TOO_LARGE, f"body: larger than the limit of {max_bytes} bytes", field="body")
+    return _respond(Request(scope), error)
 
 
 def build_app(runtime: GatewayRuntime, lifespan=None) -> FastAPI:
@@ -177,7 +133,7 @@ def build_app(runtime: GatewayRuntime, lifespan=None) -> FastAPI:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return _respond(request, GatewayError(Code.INTERNAL, "internal error"))
 
-    app.add_middleware(BodyLimit, max_bytes=settings.limits.max_body_bytes)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.limits.max_body_bytes, refusal=_body_too_large)
     return app
 
 
