@@ -423,6 +423,7 @@ def main(argv: list[str] | None = None) -> int:
         if rag is not None:
             rag.close()
         drop_rig(rig)
+        shutil.rmtree(home, ignore_errors=True)  # the two copies of the store
     return 0
 
 

@@ -6,8 +6,7 @@ The search itself is blocking (embedding, the store): callers run it on the gate
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +17,7 @@ from twin_search.vectorstore.base import ScoredChunk, SearchFilter, VectorStore
 
 from twin_gateway.db import Database
 from twin_gateway.pipeline.context import Citation, Filters
+from twin_gateway.rag.memo import TextMemo
 from twin_gateway.settings import RagSettings
 
 SNIPPET_CHARS = 240
@@ -25,36 +25,26 @@ SNIPPET_CHARS = 240
 
 class MemoEmbedder:
     """An Embedder that remembers the vectors of the last texts it embedded, so the intent classifier and the
-    retriever embed a question once between them."""
+    retriever embed a question once between them, and the token counts of the last texts it counted (the context
+    builder counts the same popular passages request after request: a tokenizer call each, 2-4 % of the gateway's
+    CPU per request before)."""
 
     def __init__(self, inner: Embedder, size: int = 2048):
         self.inner = inner
         self.model_name = inner.model_name
         self.model_version = inner.model_version
         self.dimension = inner.dimension
-        self._memo: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._size = size
-        self._lock = threading.Lock()
+        self._vectors: TextMemo[np.ndarray] = TextMemo(size)
+        # a pure function of the text for a given tokenizer; lru_cache is thread-safe
+        self._count_tokens = functools.lru_cache(maxsize=size)(inner.count_tokens)
 
     def count_tokens(self, text: str) -> int:
-        return self.inner.count_tokens(text)
+        return self._count_tokens(text)
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        with self._lock:
-            known = {t: self._memo[t] for t in texts if t in self._memo}
-        missing = [t for t in dict.fromkeys(texts) if t not in known]
-        if missing:
-            vectors = self.inner.embed(missing)
-            with self._lock:
-                for text, vector in zip(missing, vectors, strict=True):
-                    known[text] = vector
-                    self._memo[text] = vector
-                    self._memo.move_to_end(text)
-                while len(self._memo) > self._size:
-                    self._memo.popitem(last=False)
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        return np.stack([known[t] for t in texts])
+        return np.stack(self._vectors.many(texts, self.inner.embed))
 
 
 @dataclass(frozen=True)

@@ -219,25 +219,31 @@ class OpenAIEndpoint(ModelEndpoint):
                 stream=True,
                 stream_options={"include_usage": True},
             )
-            finish, version = None, None
-            async for chunk in response:
-                version = chunk.model or version
-                if chunk.choices:
-                    choice = chunk.choices[0]
-                    text = choice.delta.content or ""
-                    finish = choice.finish_reason or finish
-                    if text:
-                        yield Piece(text=text, model_version=version)
-                if chunk.usage is not None:
-                    yield Piece(
-                        text="",
-                        finish_reason=finish or "stop",
-                        prompt_tokens=chunk.usage.prompt_tokens,
-                        completion_tokens=chunk.usage.completion_tokens,
-                        model_version=version,
-                    )
-                    return
-            yield Piece(text="", finish_reason=finish or "stop", model_version=version)
+            try:
+                finish, version, last = None, None, None
+                async for chunk in response:
+                    if last is not None:
+                        # only `[DONE]` follows the usage chunk: read the stream to its end, so the HTTP connection
+                        # goes back to the pool (leaving it unread cost a new TCP connection per request)
+                        continue
+                    version = chunk.model or version
+                    if chunk.choices:
+                        choice = chunk.choices[0]
+                        text = choice.delta.content or ""
+                        finish = choice.finish_reason or finish
+                        if text:
+                            yield Piece(text=text, model_version=version)
+                    if chunk.usage is not None:
+                        last = Piece(
+                            text="",
+                            finish_reason=finish or "stop",
+                            prompt_tokens=chunk.usage.prompt_tokens,
+                            completion_tokens=chunk.usage.completion_tokens,
+                            model_version=version,
+                        )
+                yield last or Piece(text="", finish_reason=finish or "stop", model_version=version)
+            finally:
+                await response.close()  # now, not at garbage collection (a stream stopped early, a retraction)
         except (openai.APIConnectionError, openai.APITimeoutError, openai.InternalServerError) as exc:
             raise EndpointError(f"{self.name}: {exc}", retryable=True, kind="unavailable") from exc
         except openai.RateLimitError as exc:
