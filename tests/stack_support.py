@@ -1,15 +1,21 @@
-"""Helpers every test tier shares: a free local port, polling for a condition, reading a Kafka topic whole.
+"""Helpers every test tier shares: a free local port, polling for a condition, reading a Kafka topic whole, a
+service process started by a test.
 
 Importable as `stack_support` from any test module (pytest puts `tests/` on sys.path for tests/conftest.py)."""
 
 from __future__ import annotations
 
 import json
+import signal
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import httpx
 from twin_common.settings import KafkaSettings
 
 
@@ -74,3 +80,61 @@ def read_topic(topic: str, timeout_s: float | None = 10.0, bootstrap: str | None
 def json_values(records: list) -> list[dict]:
     """The JSON values of Kafka records, tombstones left out."""
     return [json.loads(r.value) for r in records if r.value]
+
+
+class ServiceProcess:
+    """`python -m <module>` started by a test on `port`: its output in `log_path`, an HTTP client on its port,
+    readiness polled, stopped with SIGTERM (SIGKILL when it will not go)."""
+
+    def __init__(
+        self,
+        module: str,
+        env: dict[str, str],
+        log_path: Path,
+        port: int,
+        *,
+        headers: dict[str, str] | None = None,
+        http_timeout: float = 10.0,
+    ):
+        self.module = module
+        self.port = port
+        self.base_url = f"http://127.0.0.1:{port}"
+        self.log_path = log_path
+        self.log = log_path.open("ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", module], env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.http = httpx.Client(base_url=self.base_url, timeout=http_timeout, headers=headers or {})
+
+    def tail(self, chars: int = 3000) -> str:
+        return self.log_path.read_text(errors="replace")[-chars:]
+
+    def wait_ready(self, timeout: float, path: str = "/readyz", interval: float = 0.3) -> None:
+        """Until `path` answers 200; fails at once when the process exits, with its log's tail either way."""
+
+        def ready() -> bool:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.module} exited with {self.proc.returncode}:\n{self.tail()}")
+            return self.http.get(path).status_code == 200
+
+        try:
+            wait_for(ready, timeout, f"{self.module} ready", interval, tolerate=(httpx.TransportError,))
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.tail()}") from None
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+        self.close()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=30)
+        self.close()
+
+    def close(self) -> None:
+        self.http.close()
+        self.log.close()

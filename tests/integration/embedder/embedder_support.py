@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import psycopg
 from kafka import KafkaAdminClient
-from stack_support import free_port, read_topic  # noqa: F401 (the tests import them from here)
+from stack_support import ServiceProcess, free_port, read_topic  # noqa: F401 (the tests import them from here)
 from stack_support import wait_for as shared_wait_for
 from twin_cdc import connector
 from twin_cdc.replication import drop_slot_and_publication
@@ -108,13 +103,12 @@ def teardown_rig(rig: Rig) -> None:
         admin_client.close()
 
 
-class Worker:
+class Worker(ServiceProcess):
     """The `twin-embedder` process, configured for one rig."""
 
     def __init__(self, rig: Rig, log_dir: Path, **extra_env: str):
         self.rig = rig
-        self.port = free_port()
-        self.log_path = log_dir / f"worker-{self.port}.log"
+        port = free_port()
         self.spans_path = log_dir / "spans.jsonl"
         env = {
             **os.environ,
@@ -123,30 +117,16 @@ class Worker:
             "TWIN_GROUP_ID": rig.group,
             "TWIN_INDEXED_TOPIC": rig.indexed_topic,
             "TWIN_STORE_PATH": str(rig.store_path),
-            "TWIN_HTTP_PORT": str(self.port),
+            "TWIN_HTTP_PORT": str(port),
             "TWIN_BACKOFF_S": "0.05",
             "TWIN_OTEL_SPANS_FILE": str(self.spans_path),
             "TWIN_OTEL_LOCAL_COLLECTOR": "",  # spans to the file above even when the stack's collector runs
             **extra_env,
         }
-        self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "twin_embedder"], env=env, stdout=self.log, stderr=subprocess.STDOUT
-        )
-        self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=10, headers=service_token_header())
+        super().__init__("twin_embedder", env, log_dir / f"worker-{port}.log", port, headers=service_token_header())
 
     def wait_ready(self, timeout: float = 300.0) -> None:  # imports alone take minutes on a loaded 2-core machine
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"worker exited with {self.proc.returncode}: {self.tail()}")
-            try:
-                if self.http.get("/readyz").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"worker not ready after {timeout}s: {self.tail()}")
+        super().wait_ready(timeout, interval=0.2)
 
     def get(self, path: str) -> dict:
         response = self.http.get(path)
@@ -155,28 +135,6 @@ class Worker:
 
     def points(self, tenant: str, document_id: str) -> list[dict]:
         return self.get(f"/v1/tenants/{tenant}/documents/{document_id}/points")["points"]
-
-    def tail(self) -> str:
-        return self.log_path.read_text(errors="replace")[-3000:]
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=30)
-        self._close()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=30)
-        self._close()
-
-    def _close(self) -> None:
-        self.http.close()
-        self.log.close()
 
 
 def wait_for(condition: Callable[[], object], timeout: float = 60.0, what: str = "condition", interval=0.2):

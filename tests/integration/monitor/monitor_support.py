@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -15,7 +11,7 @@ from pathlib import Path
 import httpx
 import psycopg
 from kafka import KafkaAdminClient, KafkaProducer
-from stack_support import free_port, json_values, read_topic, wait_for  # noqa: F401 (the tests import them from here)
+from stack_support import ServiceProcess, free_port, json_values, read_topic, wait_for  # noqa: F401 (the tests import them from here)
 from twin_common.settings import SERVICE_TOKEN_HEADER, KafkaSettings, PostgresSettings
 from twin_ingest.db import migrate
 from twin_monitor.auth import gateway_keys_available, static_keys_env
@@ -123,42 +119,27 @@ def make_keys(rig: Rig, tenants: list[str]) -> dict[str, str]:
     return {f"key-{tenant}": tenant for tenant in tenants}
 
 
-class Monitor:
+class Monitor(ServiceProcess):
     """The `twin-monitor` process, configured for one rig; tenant keys from TWIN_MONITOR_KEYS."""
 
     def __init__(self, rig: Rig, log_dir: Path, keys: dict[str, str], **extra_env: str):
         self.rig = rig
-        self.port = free_port()
-        self.log_path = log_dir / f"monitor-{self.port}.log"
+        port = free_port()
         env = {
             **os.environ,
             **rig.env(),
             "HF_HUB_OFFLINE": "1",
-            "TWIN_HTTP_PORT": str(self.port),
+            "TWIN_HTTP_PORT": str(port),
             "TWIN_SERVICE_TOKEN": SERVICE_TOKEN,
             "TWIN_MONITOR_KEYS": static_keys_env(keys),
             "TWIN_SCHEDULE_INTERVAL_S": "1",
             "TWIN_OTEL_SPANS_FILE": str(log_dir / "spans.jsonl"),
             **extra_env,
         }
-        self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "twin_monitor"], env=env, stdout=self.log, stderr=subprocess.STDOUT
-        )
-        self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=60)
+        super().__init__("twin_monitor", env, log_dir / f"monitor-{port}.log", port, http_timeout=60)
 
     def wait_ready(self, timeout: float = 120.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"monitor exited with {self.proc.returncode}: {self.tail()}")
-            try:
-                if self.http.get("/readyz").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.3)
-        raise AssertionError(f"monitor not ready after {timeout}s: {self.tail()}")
+        super().wait_ready(timeout)
 
     def get(self, path: str, headers: dict | None = None, **params) -> httpx.Response:
         return self.http.get(path, headers=headers or ADMIN, params=params)
@@ -172,26 +153,7 @@ class Monitor:
         return self.json("/v1/stats")["consumer"]
 
     def tail(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:]
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=30)
-        self._close()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=30)
-        self._close()
-
-    def _close(self) -> None:
-        self.http.close()
-        self.log.close()
+        return super().tail(4000)
 
 
 def producer() -> KafkaProducer:

@@ -4,15 +4,13 @@ service processes that send their telemetry through the stack's collector, tagge
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
+from stack_support import ServiceProcess as SharedServiceProcess
 from stack_support import free_port  # noqa: F401 (the tests import it from here)
 from stack_support import wait_for as shared_wait_for
 from twin_common.service_auth import service_token_header
@@ -51,41 +49,17 @@ def telemetry_env() -> dict[str, str]:
     }
 
 
-class ServiceProcess:
+class ServiceProcess(SharedServiceProcess):
     """One service started as `python -m <module>` with the telemetry environment."""
 
     def __init__(self, module: str, log_dir: Path, env: dict[str, str], ready_path: str = "/readyz"):
-        self.module = module
-        self.port = int(env.get("TWIN_HTTP_PORT") or free_port())
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        port = int(env.get("TWIN_HTTP_PORT") or free_port())
         self.ready_path = ready_path
-        self.log_path = log_dir / f"{module}-{self.port}.log"
-        self.env = {**os.environ, **telemetry_env(), "TWIN_HTTP_PORT": str(self.port), **env}
-        self._log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", module], env=self.env, stdout=self._log, stderr=subprocess.STDOUT
-        )
+        self.env = {**os.environ, **telemetry_env(), "TWIN_HTTP_PORT": str(port), **env}
         # internal services serve tenant data only with the service token (twin_common.service_auth)
-        self.http = httpx.Client(base_url=self.base_url, timeout=30, headers=service_token_header())
-
-    def tail(self, chars: int = 3000) -> str:
-        return self.log_path.read_text(errors="replace")[-chars:]
+        super().__init__(
+            module, self.env, log_dir / f"{module}-{port}.log", port, headers=service_token_header(), http_timeout=30
+        )
 
     def wait_ready(self, timeout: float = 180.0) -> None:
-        def ready() -> bool:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.module} exited with {self.proc.returncode}:\n{self.tail()}")
-            return self.http.get(self.ready_path).status_code == 200
-
-        wait_for(ready, timeout, f"{self.module} ready ({self.tail(1500)})")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=30)
-        self.http.close()
-        self._log.close()
+        super().wait_ready(timeout, self.ready_path, interval=0.5)
