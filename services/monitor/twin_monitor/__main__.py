@@ -10,6 +10,7 @@ import asyncio
 import logging
 
 from twin_common.service import bootstrap
+from twin_common.telemetry.kafka import send_span
 
 from twin_monitor.auth import Authenticator, build_verifier
 from twin_monitor.consumer import MonitorConsumer
@@ -38,7 +39,8 @@ async def run(settings: MonitorSettings) -> None:
     consumer: MonitorConsumer | None = None
 
     async def publish(value: bytes, topic: str, key: bytes) -> None:
-        await consumer.broker.publish(value, topic, key=key)
+        with send_span(topic, key=key) as headers:  # the trainer's drift consumer continues this trace
+            await consumer.broker.publish(value, topic, key=key, headers=headers)
 
     scheduler = ReportScheduler(settings, store, metrics, publish)
     consumer = MonitorConsumer(settings, store, metrics, on_windows_closed=scheduler.wake)

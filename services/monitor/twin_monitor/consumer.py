@@ -21,6 +21,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from opentelemetry import trace
 from pydantic import ValidationError
 from twin_common.events import DeadLetter, FeedbackGiven, ModelRegistered, RequestLogged
+from twin_common.telemetry.kafka import batch_process_span, send_span
 from twin_common.topics import dead_letter_topic
 
 from twin_monitor.metrics import MonitorMetrics
@@ -90,8 +91,8 @@ class MonitorConsumer:
     async def handle(self, msg: KafkaMessage) -> None:
         records = msg.raw_message if isinstance(msg.raw_message, tuple | list) else (msg.raw_message,)
         started = time.perf_counter()
-        with tracer.start_as_current_span("monitor.batch") as span:
-            span.set_attribute("twin.monitor.messages", len(records))
+        # one CONSUMER span per batch, linked to each message's sender (the gateway's request, the trainer's run)
+        with batch_process_span(records, group=self.settings.group_id):
             parsed = self.parse(list(records))
             for record, error in parsed.poison:
                 await self._dead_letter(record, error)
@@ -194,8 +195,9 @@ class MonitorConsumer:
 
     async def _dead_letter(self, record, error: str) -> None:
         event = DeadLetter.of_record(record, error, attempts=1, consumer_group=self.settings.group_id)
-        with tracer.start_as_current_span("monitor.dead_letter"):
-            await self.broker.publish(event.to_bytes(), dead_letter_topic(record.topic), key=record.key)
+        topic = dead_letter_topic(record.topic)
+        with send_span(topic, key=record.key) as headers:
+            await self.broker.publish(event.to_bytes(), topic, key=record.key, headers=headers)
         self.stats.dead_letters += 1
         self.stats.last_error = error
         self.metrics.dead_letters.labels(record.topic).inc()

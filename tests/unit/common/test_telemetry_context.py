@@ -9,9 +9,6 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 from prometheus_client import REGISTRY
 from twin_common.health import HealthRegistry
@@ -28,24 +25,6 @@ from twin_common.telemetry.kafka import (
     process_span,
     send_span,
 )
-
-
-@pytest.fixture(scope="module")
-def exporter():
-    """Spans of this module's tests, whatever global provider another test installed first."""
-    provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):
-        provider = TracerProvider()
-        trace.set_tracer_provider(provider)
-    memory = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    return memory
-
-
-@pytest.fixture
-def spans(exporter):
-    exporter.clear()
-    return exporter
 
 
 @dataclass
@@ -164,6 +143,15 @@ def test_a_batch_mixing_traces_is_a_root_linked_to_all_of_them(spans):
     batch = next(s for s in spans.get_finished_spans() if s.name == "process cdc")
     assert batch.parent is None
     assert {link.context.trace_id for link in batch.links} == {c.trace_id for c, _ in parents}
+
+
+def test_a_batch_of_several_topics_is_named_process_without_a_destination(spans):
+    with batch_process_span([Record("twin.requests"), Record("twin.feedback"), Record("twin.requests")], group="g"):
+        pass
+    (batch,) = spans.get_finished_spans()
+    assert batch.name == "process" and batch.kind is SpanKind.CONSUMER
+    assert "messaging.destination.name" not in batch.attributes
+    assert batch.attributes["messaging.batch.message_count"] == 3
 
 
 def test_debezium_events_carry_the_writers_context_in_the_after_image():

@@ -21,6 +21,7 @@ class Record:
     partition: int = 0
     offset: int = 0
     key: bytes | None = b"acme"
+    headers: tuple = ()
 
 
 def request(n: int, prompt: str = "hello") -> bytes:
@@ -98,3 +99,25 @@ def test_a_dead_letter_keeps_where_the_record_was_and_why():
     event = DeadLetter.of_record(Record("t", b"\xffabc", partition=2, offset=9, key=None), "bad", 1, "g")
     assert (event.source_topic, event.partition, event.offset, event.key) == ("t", 2, 9, None)
     assert event.value == "\ufffdabc" and event.error == "bad" and event.consumer_group == "g"
+
+
+async def test_a_batch_is_one_consumer_span_linked_to_each_sender(consumer, spans):
+    from opentelemetry import trace
+    from twin_common.telemetry.kafka import current_traceparent, kafka_headers
+
+    with trace.get_tracer("gateway").start_as_current_span("a gateway request") as sender:
+        headers = tuple(kafka_headers({"traceparent": current_traceparent()}))
+
+    class Batch:
+        raw_message = (Record(consumer.settings.requests_topic, request(1), headers=headers),)
+        acked = False
+
+        async def ack(self):
+            Batch.acked = True
+
+    await consumer.handle(Batch())
+    by_name = {s.name: s for s in spans.get_finished_spans()}
+    batch = by_name[f"process {consumer.settings.requests_topic}"]
+    assert [link.context.span_id for link in batch.links] == [sender.get_span_context().span_id]
+    assert batch.context.trace_id == sender.get_span_context().trace_id  # one sender: the request's trace goes on
+    assert by_name["monitor.store"].parent.span_id == batch.context.span_id and Batch.acked

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -142,13 +143,15 @@ def _key_text(key: Any) -> str | None:
     return str(key)
 
 
-def _base_attributes(operation: str, topic: str) -> dict[str, Any]:
-    return {
+def _base_attributes(operation: str, topic: str | None) -> dict[str, Any]:
+    attributes = {
         "messaging.system": MESSAGING_SYSTEM,
         "messaging.operation.name": operation,
         "messaging.operation.type": operation,
-        "messaging.destination.name": topic,
     }
+    if topic is not None:
+        attributes["messaging.destination.name"] = topic
+    return attributes
 
 
 @contextmanager
@@ -186,16 +189,19 @@ def _consumer_attributes(record: Any, group: str | None) -> dict[str, Any]:
 
 
 @contextmanager
-def _processing(span, topic: str, group: str | None, count: int) -> Iterator[None]:
+def _processing(span, counts: Mapping[str, int], group: str | None) -> Iterator[None]:
+    """Times the work inside a process span; one observation per topic of the messages it processed."""
     started = time.perf_counter()
     try:
         yield
     except BaseException as exc:
         span.set_attribute("error.type", type(exc).__name__)
         span.set_status(Status(StatusCode.ERROR, str(exc)[:200]))
-        observe_processed(topic, group, count, time.perf_counter() - started, exc)
+        for topic, count in counts.items():
+            observe_processed(topic, group, count, time.perf_counter() - started, exc)
         raise
-    observe_processed(topic, group, count, time.perf_counter() - started)
+    for topic, count in counts.items():
+        observe_processed(topic, group, count, time.perf_counter() - started)
 
 
 @contextmanager
@@ -212,7 +218,7 @@ def process_span(message: Any, *, group: str | None = None, context: Context | N
         record_exception=True,
         set_status_on_exception=False,
     ) as span:
-        with _processing(span, record.topic, group, 1):
+        with _processing(span, {record.topic: 1}, group):
             yield span
 
 
@@ -244,7 +250,8 @@ def batch_process_span(
     contexts: Sequence[Context | None] | None = None,
 ) -> Iterator[trace.Span]:
     """A CONSUMER span `process <topic>` for a batch: linked to each message's creation context (from headers,
-    or from `contexts`, one per message, when the caller found them elsewhere), parented as the module says."""
+    or from `contexts`, one per message, when the caller found them elsewhere), parented as the module says.
+    A batch of several topics (one subscriber of many) is named `process`, without a destination name."""
     records = [_record(m) for m in messages]
     if not records:
         raise ValueError("a batch span needs at least one message")
@@ -252,17 +259,18 @@ def batch_process_span(
         contexts = [extract_context(getattr(r, "headers", None)) for r in records]
     if len(contexts) != len(records):
         raise ValueError(f"{len(contexts)} contexts for {len(records)} messages")
-    topic = records[0].topic
+    counts = Counter(r.topic for r in records)
+    topic = records[0].topic if len(counts) == 1 else None  # several topics: no single destination
     attributes = _base_attributes("process", topic)
     attributes["messaging.batch.message_count"] = len(records)
     if group:
         attributes["messaging.consumer.group.name"] = group
     partitions = {r.partition for r in records if getattr(r, "partition", None) is not None}
-    if len(partitions) == 1:
+    if topic is not None and len(partitions) == 1:
         attributes["messaging.destination.partition.id"] = str(partitions.pop())
     parent = batch_parent(contexts)
     with tracer.start_as_current_span(
-        f"process {topic}",
+        f"process {topic}" if topic is not None else "process",
         context=parent,
         kind=SpanKind.CONSUMER,
         attributes=attributes,
@@ -270,5 +278,5 @@ def batch_process_span(
         record_exception=True,
         set_status_on_exception=False,
     ) as span:
-        with _processing(span, topic, group, len(records)):
+        with _processing(span, counts, group):
             yield span

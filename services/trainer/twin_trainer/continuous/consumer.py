@@ -16,6 +16,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from pydantic import ValidationError
 from twin_common.events import DeadLetter, DocumentIndexed, DriftAlert
+from twin_common.telemetry.kafka import process_span, send_span
 from twin_common.topics import dead_letter_topic
 
 from twin_trainer.continuous.coordinator import TrainingCoordinator
@@ -55,28 +56,35 @@ class TrainerConsumer:
         self.stats.drift_alerts += 1
 
     async def _handle(self, msg: KafkaMessage, model, apply) -> None:
+        # a CONSUMER span continuing the sender's trace (the embedder's DocumentIndexed, the monitor's DriftAlert):
+        # the trigger's PostgreSQL work and a run it starts join that trace
+        with process_span(msg, group=self.settings.group_id):
+            await self._apply(msg, model, apply)
+        await msg.ack()
+
+    async def _apply(self, msg: KafkaMessage, model, apply) -> None:
         record = msg.raw_message
         try:
             event = model.from_bytes(record.value)
         except (ValidationError, ValueError) as exc:
             await self._dead_letter(record, f"not a {model.__name__}: {exc}"[:2000])
-            await msg.ack()
             return
         backoff = 0.5
         while True:
             try:
                 await asyncio.to_thread(apply, event)
-                break
+                return
             except Exception as exc:  # noqa: BLE001 - a dependency is down: wait it out, keep the offset
                 self.stats.last_error = f"{type(exc).__name__}: {exc}"[:500]
                 log.warning("handling %s failed (%s); retrying in %.1f s", record.topic, exc, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff_s)
-        await msg.ack()
 
     async def _dead_letter(self, record, error: str) -> None:
         event = DeadLetter.of_record(record, error, attempts=1, consumer_group=self.settings.group_id)
-        await self.broker.publish(event.to_bytes(), dead_letter_topic(record.topic), key=record.key)
+        topic = dead_letter_topic(record.topic)
+        with send_span(topic, key=record.key) as headers:
+            await self.broker.publish(event.to_bytes(), topic, key=record.key, headers=headers)
         self.stats.dead_letters += 1
         log.error("dead-lettered %s[%d]@%d: %s", record.topic, record.partition, record.offset, error)
 
