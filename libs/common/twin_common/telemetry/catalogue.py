@@ -1,10 +1,10 @@
 """What each long-running service must emit: the one table behind the telemetry test suite
 (tests/integration/telemetry) and the catalogue in docs/observability.md (scripts/gen_telemetry_catalogue.py).
 
-Span names may hold placeholders for topic names ({cdc_documents}, {documents_indexed}, {models_registered});
+Span names may hold placeholders for topic names ({cdc_documents}, {documents_indexed}, {models_registered},
+{requests});
 `ServiceTelemetry.spans_for(topics)` fills them (a test's private topics, or twin_common.topics by default).
-A service with no spans or no /metrics fails the suite; a new service adds its row here (the gateway, monitor
-and trainer add theirs when they exist).
+A service with no spans or no /metrics fails the suite; a new service adds its row here.
 """
 
 from __future__ import annotations
@@ -65,9 +65,14 @@ DEFAULT_TOPICS = {
     "cdc_documents": topic_names.CDC_DOCUMENTS,
     "documents_indexed": topic_names.DOCUMENTS_INDEXED,
     "models_registered": topic_names.MODELS_REGISTERED,
+    "requests": topic_names.REQUESTS,
 }
 
 HTTP_RED = Metric("http_server_request_duration_seconds", "HTTP requests by method, route and status (RED)")
+CONSUMED = (
+    Metric("messaging_process_duration_seconds", "time to process a consumed message or batch, by topic and error"),
+    Metric("messaging_client_consumed_messages_total", "messages processed, by topic"),
+)
 PROCESS = ("process_cpu_seconds_total", "process_resident_memory_bytes")
 
 SERVICES: tuple[ServiceTelemetry, ...] = (
@@ -199,6 +204,87 @@ SERVICES: tuple[ServiceTelemetry, ...] = (
             Propagation("process {models_registered}", "caller", "send {models_registered}", "Kafka headers"),
         ),
         notes="Continues the caller's trace over HTTP, gRPC and the ModelRegistered topic (the trainer's send).",
+    ),
+    ServiceTelemetry(
+        service="twin-gateway",
+        health_path="/healthz",
+        metrics_path="/metrics",
+        spans=(
+            Span(
+                "POST /v1/ask",
+                "SERVER",
+                "a grounded question over REST (other routes and the gRPC surface alike)",
+                ("http.request.method", "http.route", "http.response.status_code"),
+            ),
+            Span("twin.ask", "INTERNAL", "the request's pipeline", ("twin.request_id", "twin.operation")),
+            Span(
+                "twin.stage.retrieve", "INTERNAL", "hybrid retrieval in the caller's tenant", ("twin.retrieval.hits",)
+            ),
+            Span("twin.stage.generate", "INTERNAL", "prompt and the model's stream opened", ("twin.endpoint",)),
+            Span(
+                "/inference.GRPCInferenceService/ModelStreamInfer",
+                "CLIENT",
+                "the generation streamed from the inference server (its traceparent in the gRPC metadata)",
+                ("rpc.system", "rpc.method"),
+            ),
+            Span(
+                "send {requests}",
+                "PRODUCER",
+                "one RequestLogged event (its headers carry the request's trace)",
+                ("messaging.destination.name",),
+            ),
+        ),
+        metrics=(
+            HTTP_RED,
+            Metric("twin_gateway_requests_total", "requests by surface, operation and outcome code"),
+            Metric("twin_gateway_stage_seconds", "time in each pipeline stage"),
+            Metric("twin_gateway_ttft_seconds", "time from a request's arrival to its first token"),
+            Metric("twin_gateway_events_sent_total", "request log / feedback events delivered to Kafka"),
+        ),
+        propagation=(Propagation("POST /v1/ask", "caller", "POST /v1/ask", "HTTP traceparent"),),
+        notes="One trace runs from the request through retrieval to the inference server's generation span.",
+    ),
+    ServiceTelemetry(
+        service="twin-monitor",
+        health_path="/healthz",
+        metrics_path="/metrics",
+        spans=(
+            Span(
+                "process {requests}",
+                "CONSUMER",
+                "one consumed batch, linked to each message's sender (`process` when it spans several topics)",
+                ("messaging.system", "messaging.batch.message_count", "messaging.consumer.group.name"),
+            ),
+            Span("monitor.store", "INTERNAL", "the batch written to PostgreSQL in one transaction"),
+            Span("monitor.commit", "INTERNAL", "the offset commit after the write"),
+        ),
+        metrics=(
+            HTTP_RED,
+            *CONSUMED,
+            Metric("twin_monitor_events_total", "events consumed, by topic and outcome"),
+            Metric("twin_monitor_batch_seconds", "time to store one consumed batch"),
+        ),
+        propagation=(Propagation("process {requests}", "twin-gateway", "send {requests}", "Kafka headers (links)"),),
+        notes="Its DriftAlert and dead-letter sends are `send <topic>` PRODUCER spans (the trainer continues alerts).",
+    ),
+    ServiceTelemetry(
+        service="twin-trainer",
+        health_path="/healthz",
+        metrics_path="/metrics",
+        spans=(
+            Span(
+                "process {documents_indexed}",
+                "CONSUMER",
+                "one DocumentIndexed event counted for its author (DriftAlert events alike)",
+                ("messaging.destination.name", "messaging.kafka.offset", "messaging.consumer.group.name"),
+            ),
+        ),
+        metrics=(HTTP_RED, *CONSUMED),
+        propagation=(
+            Propagation("process {documents_indexed}", "twin-embedder", "send {documents_indexed}", "Kafka headers"),
+        ),
+        notes="The `twin-trainer` consumer: the trigger's PostgreSQL work runs inside the process span; poison goes "
+        "to `<topic>.dlq` as a `send` span in the same trace.",
     ),
 )
 
