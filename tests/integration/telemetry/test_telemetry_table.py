@@ -44,6 +44,22 @@ def _create_topic(topic: str) -> None:
         admin.close()
 
 
+def _delete_groups(groups: list[str]) -> None:
+    """The consumer groups of the services this suite added to the rig's (teardown_rig deletes the rig's own)."""
+    from kafka import KafkaAdminClient
+    from twin_common.settings import KafkaSettings
+
+    admin = KafkaAdminClient(bootstrap_servers=KafkaSettings().bootstrap_servers)
+    try:
+        for group in groups:
+            try:
+                admin.delete_consumer_groups([group])
+            except Exception:  # noqa: BLE001 - a group that never committed does not exist
+                pass
+    finally:
+        admin.close()
+
+
 def _traceparent() -> tuple[str, str]:
     trace_id = uuid.uuid4().hex
     return trace_id, f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"
@@ -135,6 +151,7 @@ class Platform:
                 "TWIN_REQUEST_LOG_FEEDBACK_TOPIC": feedback,
                 "TWIN_QUOTA_KEY_PREFIX": f"twin:test:{rig.suffix}:quota",
                 "TWIN_WEBAPP_JOURNEY_ENABLED": "false",
+                "TWIN_SEMCACHE_ENABLED": "false",  # an answer cached by an earlier run would skip the generation
             },
         )
         self.services["twin-monitor"] = ServiceProcess(
@@ -270,6 +287,7 @@ class Platform:
     def stop(self) -> None:
         for service in self.services.values():
             service.stop()
+        _delete_groups([f"{self.rig.group}-{name}" for name in ("gateway", "monitor", "trainer")])
 
 
 @pytest.fixture(scope="module")
