@@ -77,6 +77,21 @@ def read_topic(topic: str, timeout_s: float | None = 10.0, bootstrap: str | None
         consumer.close()
 
 
+def delete_consumer_groups(groups: list[str], bootstrap: str | None = None) -> None:
+    """Delete consumer groups a test made; one that never committed does not exist and is skipped."""
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap or KafkaSettings().bootstrap_servers)
+    try:
+        for group in groups:
+            try:
+                admin.delete_consumer_groups([group])
+            except Exception:  # noqa: BLE001 - a group that never committed does not exist
+                pass
+    finally:
+        admin.close()
+
+
 def json_values(records: list) -> list[dict]:
     """The JSON values of Kafka records, tombstones left out."""
     return [json.loads(r.value) for r in records if r.value]

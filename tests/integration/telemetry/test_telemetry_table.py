@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 from embedder_support import create_rig, teardown_rig
+from stack_support import delete_consumer_groups
 from telemetry_support import RunTraceStore, ServiceProcess, StoredSpan, free_port, wait_for
 from twin_common.telemetry.catalogue import SERVICES, ServiceTelemetry
 from twin_common.telemetry.catalogue import service as service_row
@@ -40,22 +41,6 @@ def _create_topic(topic: str) -> None:
     admin = KafkaAdminClient(bootstrap_servers=KafkaSettings().bootstrap_servers)
     try:
         admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
-    finally:
-        admin.close()
-
-
-def _delete_groups(groups: list[str]) -> None:
-    """The consumer groups of the services this suite added to the rig's (teardown_rig deletes the rig's own)."""
-    from kafka import KafkaAdminClient
-    from twin_common.settings import KafkaSettings
-
-    admin = KafkaAdminClient(bootstrap_servers=KafkaSettings().bootstrap_servers)
-    try:
-        for group in groups:
-            try:
-                admin.delete_consumer_groups([group])
-            except Exception:  # noqa: BLE001 - a group that never committed does not exist
-                pass
     finally:
         admin.close()
 
@@ -287,7 +272,8 @@ class Platform:
     def stop(self) -> None:
         for service in self.services.values():
             service.stop()
-        _delete_groups([f"{self.rig.group}-{name}" for name in ("gateway", "monitor", "trainer")])
+        # the rig's own group goes with teardown_rig; these are the added services'
+        delete_consumer_groups([f"{self.rig.group}-{name}" for name in ("gateway", "monitor", "trainer")])
 
 
 @pytest.fixture(scope="module")
