@@ -66,7 +66,12 @@ def local_stack():
 
 @pytest.fixture(scope="session")
 def platform_stack(local_stack):
-    """The whole platform: the servers plus migrations and every service as a process (`make up`)."""
+    """The whole platform: the servers plus migrations and every service as a process (`make up`).
+
+    Its trainer never starts a run here: the demo's documents and the monitor test's drift alerts would otherwise
+    retrain and hot-swap the served model in the middle of the e2e tests (the trainer's own tests trigger runs)."""
+    os.environ.setdefault("TWIN_DOCUMENTS_PER_RUN", "1000000")
+    os.environ.setdefault("TWIN_RETRAIN_ON_DRIFT", "false")
     started_here = not local_stack.healthy(groups=["services"])
     if started_here:
         local_stack.up(groups=["services"])

@@ -22,7 +22,7 @@ from twin_localstack.process import wait_until
 
 pytestmark = pytest.mark.usefixtures("platform_stack")
 
-SERVICES = ("migrate", "cdc", "inference", "ingest", "embedder", "gateway", "monitor")
+SERVICES = ("migrate", "cdc", "inference", "ingest", "embedder", "gateway", "monitor", "trainer")
 
 
 def _headers() -> dict[str, str]:

@@ -1,5 +1,5 @@
 """The platform's own processes in the local stack: schema migrations, cdc, inference, ingest, the node
-(embedder + gateway sharing one embedded vector store) and monitor.
+(embedder + gateway sharing one embedded vector store), monitor and trainer (continuous training, runs in process).
 
 Each is a Component like the servers: started once its dependencies are healthy, its health read from the
 service's own endpoints (/readyz; inference: /v2/health/ready), its output in <home>/logs/<name>.log, stopped
@@ -26,6 +26,7 @@ from twin_common.settings import (
     LOCAL_INFERENCE_PORT,
     LOCAL_INGEST_PORT,
     LOCAL_MONITOR_PORT,
+    LOCAL_TRAINER_PORT,
     PostgresSettings,
 )
 
@@ -182,6 +183,17 @@ class Migrations(Component):
         return None
 
 
+# A run the local trainer starts on a trigger fits a laptop: a CPU budget (64 rows, one epoch, 8 preference pairs,
+# a small evaluation) and one torch thread, so the rest of the platform keeps a core. The caller's environment wins.
+TRAINER_LOCAL_DEFAULTS = {
+    "TWIN_RUN_ARGS": json.dumps(
+        "--max-sft-rows 64 --sft-epochs 1 --max-length 512 --preference-pairs 8 --eval-heldout-passages 16 "
+        "--eval-generations 4 --eval-max-new-tokens 48".split()
+    ),
+    "TWIN_TORCH_THREADS": "1",
+}
+
+
 def _python(module: str, *args: str) -> list[str]:
     return [sys.executable, "-m", module, *args]
 
@@ -254,5 +266,13 @@ def platform_services(paths: StackPaths) -> list[Component]:
         *vector_readers_and_writers,
         ServiceProcess(
             paths, "monitor", _python("twin_monitor"), [Probe.http("monitor", LOCAL_MONITOR_PORT)], after=("kafka",)
+        ),
+        ServiceProcess(
+            paths,
+            "trainer",
+            _python("twin_trainer"),
+            [Probe.http("trainer", LOCAL_TRAINER_PORT)],
+            after=("kafka", "mlflow", "migrate"),
+            env={name: os.environ.get(name, value) for name, value in TRAINER_LOCAL_DEFAULTS.items()},
         ),
     ]

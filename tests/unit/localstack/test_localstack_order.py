@@ -135,7 +135,7 @@ def test_registry_is_consistent_in_both_vector_store_modes(tmp_path, monkeypatch
         assert len(ports) == len(set(ports)), "two components on one port"
         services = {c.name: c for c in components if isinstance(c, ServiceProcess)}
         rows = {row.name for c in services.values() for row in c.status_rows()}
-        assert {"cdc", "inference", "ingest", "embedder", "gateway", "monitor"} <= rows
+        assert {"cdc", "inference", "ingest", "embedder", "gateway", "monitor", "trainer"} <= rows
         if qdrant_url:  # a Qdrant server: embedder and gateway run apart
             assert {"embedder", "gateway"} <= set(services) and "node" not in services
         else:  # embedded store: one node process hosts both
