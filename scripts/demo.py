@@ -10,8 +10,8 @@
    after the edit (it cites the new sentence) and after the delete (it no longer cites the document);
 7. the key is revoked, and the gateway refuses it.
 
-Before the gateway served its API, `make demo` was the CDC walkthrough, still available as `make demo-cdc`
-(scripts/demo_cdc.py); this script falls back to it when the gateway in this checkout is a scaffold.
+The CDC walkthrough underneath (ingest, Debezium, Kafka, the embedder, without the gateway) is `make demo-cdc`
+(scripts/demo_cdc.py), also reached with `demo.py --cdc`.
 """
 
 from __future__ import annotations
@@ -315,18 +315,9 @@ def web_app() -> None:
     print(f"the web app: {GATEWAY}/app/", flush=True)
 
 
-def gateway_is_built() -> bool:
-    """Whether this checkout's gateway serves the product API (a run() entry), not the health-only scaffold."""
-    from twin_node.catalogue import CATALOGUE
-
-    return CATALOGUE["gateway"].run_function() is not None
-
-
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if "--cdc" in args or not gateway_is_built():
-        if "--cdc" not in args:
-            print("the gateway in this checkout is a health-only scaffold: running the CDC walkthrough instead")
+    if "--cdc" in args:
         import demo_cdc
 
         return demo_cdc.main()

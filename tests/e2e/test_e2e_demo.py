@@ -2,8 +2,7 @@
 
 `make demo` (scripts/demo.py): the sample corpus goes in through the gateway, becomes searchable, and comes back
 as streamed, cited answers over REST and through the openai SDK; an edit is cited, a delete no longer is, a
-revoked key is refused. It needs the gateway's product API: on a checkout whose gateway is still the
-health-only scaffold the test is skipped (the script then runs the CDC walkthrough, tested below).
+revoked key is refused.
 
 `make demo-cdc` (scripts/demo_cdc.py): sample documents go in through `twin ingest`, travel through Debezium and
 Kafka, are indexed, and come back as cited search hits; an edit and a delete propagate.
@@ -14,9 +13,6 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
-from twin_node.catalogue import CATALOGUE
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,7 +27,6 @@ def _run(script: str, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.skipif(CATALOGUE["gateway"].run_function() is None, reason="the gateway here is a health-only scaffold")
 def test_product_demo_through_the_gateway(platform_stack):
     result = _run("demo.py")
     out = result.stdout

@@ -2,8 +2,7 @@
 
 The contract with a service: its module has `async def run(settings, ...)` that serves until cancelled or
 until its HTTP server exits on a signal, and cleans up in `finally`; when it also takes `vector_store`, the
-node passes the one store it opened for all of them (the service must not close it). A service marked
-`scaffold` (health endpoints only, today) is served as its scaffold entry point does until it has a `run`.
+node passes the one store it opened for all of them (the service must not close it).
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ class NodeService:
     name: str
     module: str  # holds `async def run(settings, ...)`
     settings_class: str  # "module:Class"
-    scaffold: bool = False
 
     def load_settings(self) -> ServiceSettings:
         module, _, cls = self.settings_class.partition(":")
@@ -46,7 +44,7 @@ CATALOGUE: dict[str, NodeService] = {
     for service in (
         NodeService("embedder", "twin_embedder.__main__", "twin_embedder.settings:EmbedderSettings"),
         NodeService("gateway", "twin_gateway.__main__", "twin_gateway.settings:GatewaySettings"),
-        NodeService("monitor", "twin_monitor.__main__", "twin_monitor.settings:MonitorSettings", scaffold=True),
+        NodeService("monitor", "twin_monitor.__main__", "twin_monitor.settings:MonitorSettings"),
     )
 }
 

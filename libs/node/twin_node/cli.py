@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.list:
         for service in CATALOGUE.values():
-            run = "run()" if service.run_function() else "health scaffold" if service.scaffold else "no run()"
+            run = "run()" if service.run_function() else "no run()"
             store = ", shares the vector store" if service.takes_vector_store() else ""
             print(f"{service.name:<10} {service.module} ({run}{store})")
         return 0

@@ -29,23 +29,9 @@ def open_shared_store(settings: ServiceSettings) -> VectorStore:
     return open_vector_store(getattr(settings, "qdrant_url", None), settings.store_path)
 
 
-async def serve_health_only(settings: ServiceSettings) -> None:
-    """What a scaffold service's entry point serves today: /healthz and /readyz."""
-    import uvicorn
-    from twin_common.health import HealthRegistry
-    from twin_common.service import build_http_app
-
-    app = build_http_app(settings, HealthRegistry())
-    config = uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_config=None)
-    await uvicorn.Server(config).serve()
-
-
 def _coroutine(service: NodeService, settings: ServiceSettings, store: VectorStore | None) -> Coroutine[Any, Any, None]:
     run = service.run_function()
     if run is None:
-        if service.scaffold:
-            log.info("%s has no run coroutine yet: serving its health endpoints", service.name)
-            return serve_health_only(settings)
         raise NodeError(f"{service.name}: {service.module} has no `async def run(settings)`")
     if store is not None and service.takes_vector_store():
         return run(settings, vector_store=store)

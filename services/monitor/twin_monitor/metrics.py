@@ -56,6 +56,13 @@ class MonitorMetrics:
             registry=r,
         )
 
+        self.purged = Counter(
+            "twin_monitor_purged_total",
+            "Rows deleted by retention (windows, requests, reports, feedback)",
+            ["kind"],
+            registry=r,
+        )
+
     def record_results(self, tenant: str, segment: str, results: list[dict]) -> None:
         """Set the gauges from one report's test results (skipped tests leave no score)."""
         for result in results:

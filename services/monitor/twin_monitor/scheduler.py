@@ -1,5 +1,6 @@
 """Reports off the request and consumer paths: a loop that closes windows whose time is up, builds the reports of
-closed windows (in a worker process), and publishes their alerts; on-demand reports go through the same worker.
+closed windows (in a worker process), publishes their alerts and, once per `retention_interval_s`, deletes what is
+older than `retention_days`; on-demand reports go through the same worker.
 
 Alerts use an outbox: a report's alerts are committed with the report (one per metric per window, deterministic
 ids), then published to `twin.drift.alerts` and marked; a crash in between publishes them again with the same
@@ -11,9 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from twin_common.events import DriftAlert
 from twin_common.logs import setup_logging
@@ -21,7 +25,7 @@ from twin_common.logs import setup_logging
 from twin_monitor.metrics import MonitorMetrics
 from twin_monitor.reports import ReportOutcome, ReportService, run_in_worker
 from twin_monitor.settings import MonitorSettings
-from twin_monitor.store import MonitorStore
+from twin_monitor.store import MonitorStore, PurgeResult
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +60,7 @@ class ReportScheduler:
         self._executor: ProcessPoolExecutor | None = None
         self._inline: ReportService | None = None
         self._task: asyncio.Task | None = None
+        self._purged_at: float | None = None  # monotonic time of the last retention pass
         self.last_error: str | None = None
 
     # --- building ---------------------------------------------------------------------------------------------
@@ -111,6 +116,32 @@ class ReportScheduler:
             self.metrics.alerts_published.inc(len(sent))
         return len(sent)
 
+    # --- retention --------------------------------------------------------------------------------------------
+
+    async def purge(self, now: datetime | None = None) -> PurgeResult:
+        """Delete what closed more than `retention_days` before `now`, then the deleted reports' files."""
+        cutoff = (now or datetime.now(UTC)) - timedelta(days=self.settings.retention_days)
+        result = await asyncio.to_thread(self.store.purge_before, cutoff)
+        for path in result.report_files or []:
+            Path(path).unlink(missing_ok=True)
+        for kind in ("windows", "requests", "reports", "feedback"):
+            self.metrics.purged.labels(kind).inc(getattr(result, kind))
+        if result.windows or result.feedback:
+            log.info(
+                "retention (%g days): deleted %d windows, %d requests, %d reports, %d feedback rows",
+                self.settings.retention_days,
+                result.windows,
+                result.requests,
+                result.reports,
+                result.feedback,
+            )
+        return result
+
+    def _purge_due(self) -> bool:
+        if not self.settings.retention_days:
+            return False
+        return self._purged_at is None or time.monotonic() - self._purged_at >= self.settings.retention_interval_s
+
     # --- the loop --------------------------------------------------------------------------------------------
 
     async def tick(self) -> int:
@@ -133,6 +164,9 @@ class ReportScheduler:
                 log.exception("report of window %s failed (attempt %d)", window.id, window.report_attempts)
                 await asyncio.to_thread(self.store.report_failed, window.id, error, s.report_max_attempts)
         await self.publish_alerts()
+        if self._purge_due():
+            await self.purge()
+            self._purged_at = time.monotonic()
         return built
 
     async def run(self) -> None:

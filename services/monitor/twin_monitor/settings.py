@@ -116,5 +116,10 @@ class MonitorSettings(ServiceSettings):
     report_lease_s: float = 600.0  # a report claimed by a replica that died is taken over after this long
     report_workers: int = Field(default=1, ge=0, le=1)  # 1: reports in a worker process; 0: in a thread
 
+    # Retention: windows closed longer ago than this go, with their requests (prompts and answers), reports, report
+    # files and alerts, unless still in use (a reference, a window waiting for its report); 0 keeps everything.
+    retention_days: float = Field(default=30.0, ge=0)
+    retention_interval_s: float = Field(default=3600.0, gt=0)  # how often the schedule purges
+
     def dsn(self) -> str:
         return self.pg.dsn()

@@ -80,6 +80,17 @@ class Window:
 
 
 @dataclass
+class PurgeResult:
+    """What one retention pass deleted; `report_files` are the deleted reports' files, for the caller to remove."""
+
+    windows: int = 0
+    requests: int = 0
+    reports: int = 0
+    feedback: int = 0
+    report_files: list[str] | None = None
+
+
+@dataclass
 class IngestResult:
     inserted: int = 0
     duplicates: int = 0
@@ -579,3 +590,44 @@ class MonitorStore:
                 f"SELECT DISTINCT ON (tenant_id, segment) {REPORT_COLUMNS} FROM monitor_reports "
                 "ORDER BY tenant_id, segment, created_at DESC"
             ).fetchall()
+
+    # --- retention ----------------------------------------------------------------------------------------------
+
+    def purge_before(self, cutoff: datetime, max_passes: int = 10) -> PurgeResult:
+        """Delete what closed before `cutoff`: windows (with their requests, reports and alerts) that are not a
+        segment's reference, not referenced by a kept window or report, and not waiting for their report; then
+        feedback older than `cutoff` whose request is gone. Open windows and references in use are kept whatever
+        their age. A pass frees the references the previous one released; it stops when nothing more goes."""
+        result = PurgeResult(report_files=[])
+        with self.connect() as conn, conn.transaction():
+            for _ in range(max_passes):
+                ids = [
+                    r["id"]
+                    for r in conn.execute(
+                        "SELECT w.id FROM monitor_windows w WHERE w.status = 'closed' AND w.closed_at < %s "
+                        "AND w.report_status <> 'pending' "
+                        "AND NOT EXISTS (SELECT 1 FROM monitor_segments s WHERE s.reference_window_id = w.id) "
+                        "AND NOT EXISTS (SELECT 1 FROM monitor_windows k WHERE k.reference_id = w.id) "
+                        "AND NOT EXISTS (SELECT 1 FROM monitor_reports r "
+                        "                WHERE r.reference_window_id = w.id AND r.window_id <> w.id) "
+                        "FOR UPDATE OF w SKIP LOCKED",
+                        (cutoff,),
+                    )
+                ]
+                if not ids:
+                    break
+                reports = conn.execute(
+                    "SELECT html_path, json_path FROM monitor_reports WHERE window_id = ANY(%s)", (ids,)
+                ).fetchall()
+                result.report_files += [path for r in reports for path in (r["html_path"], r["json_path"])]
+                result.reports += len(reports)
+                result.requests += conn.execute(
+                    "DELETE FROM monitor_requests WHERE window_id = ANY(%s)", (ids,)
+                ).rowcount
+                result.windows += conn.execute("DELETE FROM monitor_windows WHERE id = ANY(%s)", (ids,)).rowcount
+            result.feedback = conn.execute(
+                "DELETE FROM monitor_feedback f WHERE f.received_at < %s AND NOT EXISTS ("
+                "SELECT 1 FROM monitor_requests q WHERE q.tenant_id = f.tenant_id AND q.request_id = f.request_id)",
+                (cutoff,),
+            ).rowcount
+        return result

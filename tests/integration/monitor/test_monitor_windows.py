@@ -1,6 +1,6 @@
 """The monitor's windows in PostgreSQL: a reference fills first, then tumbling current windows close by count or by
 time; every request lands in exactly one window, a replay changes nothing; pinning, resetting and a ModelRegistered
-event move the reference; tenants and segments never share a window."""
+event move the reference; tenants and segments never share a window; retention deletes only what is no longer used."""
 
 from __future__ import annotations
 
@@ -189,3 +189,64 @@ def test_the_twin_monitor_command_lists_pins_and_resets(database):
     assert reset.returncode == 0 and "route=twin" in reset.stdout
     assert store.segments("acme")[0]["reference_window_id"] is None
     assert "acme" in twin("segments").stdout
+
+
+def test_retention_deletes_old_windows_their_rows_reports_and_feedback_but_keeps_what_is_in_use(database, tmp_path):
+    store = MonitorStore(database.dsn, WindowSettings(reference_size=5, size=4, seconds=0, min_rows=2))
+    batch = rows("acme", 15)
+    store.ingest_requests(batch)  # reference 1 (5), current 2 and 3 (4 each, pending), current 4 open (2)
+    windows = {w.seq: w for w in store.list_windows("acme")}
+    files = [tmp_path / "r1.html", tmp_path / "r1.json"]
+    store.save_report(
+        {
+            "id": "r1",
+            "tenant_id": "acme",
+            "segment": windows[2].segment,
+            "window_id": windows[2].id,
+            "reference_window_id": windows[1].id,
+            "trigger": "schedule",
+            "created_at": datetime.now(UTC),
+            "current_rows": 4,
+            "reference_rows": 5,
+            "html_path": str(files[0]),
+            "json_path": str(files[1]),
+            "results": [],
+            "drifted_count": 0,
+            "tested_count": 0,
+            "build_seconds": 0.1,
+        },
+        [],
+        scheduled=True,
+    )
+    in_window_2 = store.window_rows(windows[2].id)[0]["request_id"]
+    store.ingest_feedback(
+        [
+            FeedbackRow(uuid.uuid4().hex, in_window_2, "acme", 1, False, T0),
+            FeedbackRow(uuid.uuid4().hex, batch[0].request_id, "acme", -1, False, T0),  # its request stays
+            FeedbackRow(uuid.uuid4().hex, "never-logged", "acme", -1, False, T0),
+        ]
+    )
+    now = datetime.now(UTC)
+
+    nothing = store.purge_before(now - timedelta(days=1))  # everything closed after the cutoff: all kept
+    assert (nothing.windows, nothing.requests, nothing.reports, nothing.feedback) == (0, 0, 0, 0)
+
+    first = store.purge_before(now + timedelta(days=1))
+    # window 2 (reported) goes; the reference (in use), window 3 (report pending) and the open window 4 stay
+    assert (first.windows, first.requests, first.reports, first.feedback) == (1, 4, 1, 2)
+    assert sorted(first.report_files) == sorted(str(f) for f in files)
+    assert layout(store, "acme") == [
+        (1, "reference", "closed", 5, "count", "none"),
+        (3, "current", "closed", 4, "count", "pending"),
+        (4, "current", "open", 2, None, "none"),
+    ]
+    assert store.reports("acme") == []
+
+    store.reset_reference("acme")  # the reference is no longer the segment's; windows 3 and 4 still point at it
+    with store.connect() as conn:
+        conn.execute("UPDATE monitor_windows SET report_status = 'done' WHERE tenant_id = 'acme'")
+    second = store.purge_before(datetime.now(UTC) + timedelta(days=1))
+    assert (second.windows, second.requests) == (3, 11)  # windows 3 and 4 first, then the reference they held
+    assert store.list_windows("acme") == []
+    with store.connect() as conn:
+        assert conn.execute("SELECT count(*) AS n FROM monitor_feedback").fetchone()["n"] == 0

@@ -1,5 +1,5 @@
 """The Monitor page's reads: the monitor's reports and alerts with the caller's own key (its refusals passed on),
-a monitor that is down or a health-only scaffold shown as "not available" with the reason, and a report's page
+a monitor that is down or has no report API shown as "not available" with the reason, and a report's page
 served for the sandboxed frame under its own policy. A fake monitor (httpx.MockTransport) answers."""
 
 from __future__ import annotations
@@ -54,10 +54,10 @@ def test_the_monitors_refusal_of_a_key_is_passed_on(client):
     assert client.get("/app/api/monitor/reports").status_code == 401  # no key at all
 
 
-def test_a_scaffold_or_a_monitor_that_is_down_is_not_available_with_the_reason():
-    scaffold = client_for(lambda request: httpx.Response(404, json={"detail": "Not Found"}))
-    answer = scaffold.get("/app/api/monitor/reports", headers={"Authorization": f"Bearer {GOOD}"}).json()
-    assert answer["available"] is False and "health-only scaffold" in answer["reason"]
+def test_a_monitor_without_the_report_api_or_down_is_not_available_with_the_reason():
+    no_report_api = client_for(lambda request: httpx.Response(404, json={"detail": "Not Found"}))
+    answer = no_report_api.get("/app/api/monitor/reports", headers={"Authorization": f"Bearer {GOOD}"}).json()
+    assert answer["available"] is False and "no report API" in answer["reason"]
 
     def down(request):
         raise httpx.ConnectError("connection refused")

@@ -95,10 +95,10 @@ def test_one_failing_service_stops_the_whole_node(tmp_path):
     assert (tmp_path / "a.stopped").read_text() == "graceful"  # the healthy one was stopped, not left serving
 
 
-def test_catalogue_names_importable_services_with_a_run_or_a_scaffold():
+def test_catalogue_names_importable_services_with_a_run():
     assert set(DEFAULT_SERVICES) <= set(CATALOGUE)
     for service in CATALOGUE.values():
-        assert service.run_function() is not None or service.scaffold, service.name
+        assert service.run_function() is not None, service.name
         assert service.load_settings().http_port > 0
     assert CATALOGUE["embedder"].takes_vector_store()
 

@@ -1,6 +1,6 @@
-"""What the web app's Monitor page shows, read from the monitor service's API (monitor branch: `/v1/reports`,
+"""What the web app's Monitor page shows, read from the monitor service's API (`/v1/reports`,
 `/v1/alerts`, `/reports/{id}`) with the caller's own key - the monitor checks it and shows a tenant its own reports
-only. A monitor that cannot be reached, or that is the health-only scaffold, is "not available" with the reason,
+only. A monitor that cannot be reached, or that answers without the report API (404), is "not available" with the reason,
 never an error page."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from twin_gateway.errors import Code, GatewayError
 
 
 class MonitorUnavailable(Exception):
-    """The monitor cannot answer (down, a scaffold, an error of its own): the reason, for people."""
+    """The monitor cannot answer (down, no report API, an error of its own): the reason, for people."""
 
 
 def _message(response: httpx.Response) -> str:
@@ -45,7 +45,7 @@ class MonitorView:
                 f"the monitor service is not reachable at {self.base_url} ({type(exc).__name__})"
             ) from None
         if response.status_code == 404 and path.startswith("/v1/") and "error" not in response.text[:200]:
-            raise MonitorUnavailable(f"the monitor at {self.base_url} has no report API yet (a health-only scaffold)")
+            raise MonitorUnavailable(f"the monitor at {self.base_url} has no report API (404 on the report routes)")
         if response.status_code in (401, 403):
             raise GatewayError(
                 Code.UNAUTHENTICATED if response.status_code == 401 else Code.PERMISSION_DENIED,
