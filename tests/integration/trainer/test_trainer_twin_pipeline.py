@@ -1,14 +1,19 @@
 """The twin pipeline on the real stack, on CPU: the sample corpus of one author in PostgreSQL -> snapshot ->
 dataset and curation (with a tenant's feedback from Kafka) -> two LoRA SFT steps and one DPO step -> evaluation ->
 registration in the real MLflow with its lineage -> a ModelRegistered event -> the running inference service
-answers with the new version (its model_version changes from the bundled model's)."""
+swaps to the new version, and answers through a real gateway process (a tenant's API key, REST /v1/ask) carry
+its model_version instead of the bundled model's."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import uuid
 
+import httpx
 import pytest
+from gateway_harness import create_rig, drop_rig, make_key, start_gateway
 from trainer_support import (
     LlmServer,
     create_topics,
@@ -42,14 +47,39 @@ def world(tmp_path):
     suffix = uuid.uuid4().hex[:8]
     tenant, name = f"twin-{suffix}", f"test-twin-llm-{suffix}"
     models_topic, feedback_topic = f"test-twin-models-{suffix}", f"test-twin-feedback-{suffix}"
-    create_topics(models_topic, feedback_topic)
-    ingest_corpus(tenant)
-    server = LlmServer.start(name, models_topic, tmp_path, tmp_path / "downloads")
-    yield tenant, name, models_topic, feedback_topic, server
-    server.stop()
-    delete_tenant(tenant)
-    delete_topics(models_topic, feedback_topic)
-    delete_registered_model(name)
+    with contextlib.ExitStack() as cleanup:  # undone in reverse, also when a later step of the setup fails
+        create_topics(models_topic, feedback_topic)
+        cleanup.callback(delete_topics, models_topic, feedback_topic)
+        cleanup.callback(delete_registered_model, name)
+        cleanup.callback(delete_tenant, tenant)
+        ingest_corpus(tenant)
+        server = LlmServer.start(name, models_topic, tmp_path, tmp_path / "downloads")
+        cleanup.callback(server.stop)
+        # a gateway alone (no embedder, no ingest) in front of that inference server; it starts while the model loads
+        rig = create_rig(tmp_path, connector=False)
+        cleanup.callback(drop_rig, rig)
+        gateway = start_gateway(rig, inference_url=server.grpc_url, ingest_url=None, embedder=False)
+        cleanup.callback(gateway.service.stop)
+        gateway_version = functools.partial(gateway_answer_version, gateway.rest_url, make_key(rig, tenant))
+        yield tenant, name, models_topic, feedback_topic, server, gateway_version
+
+
+def gateway_answer_version(rest_url: str, key: str) -> str:
+    """The model_version of one short answer through the gateway. `bypass_cache`: the answer cache's scope holds
+    the model version that last *filled* the route (twin_semcache's route-version), so a question cached before
+    the swap could still be answered from the cache with the old version; every poll here reaches the model."""
+    response = httpx.post(
+        f"{rest_url}/v1/ask",
+        json={
+            "question": "Write a short post about small batches.",
+            "generation": {"max_tokens": 4, "temperature": 0},
+            "bypass_cache": True,
+        },
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=300,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["model_version"]
 
 
 def publish_feedback(topic: str, tenant: str) -> None:
@@ -86,10 +116,11 @@ def publish_feedback(topic: str, tenant: str) -> None:
 def test_sample_corpus_to_a_served_twin(world, tmp_path):
     from mlflow.tracking import MlflowClient
 
-    tenant, name, models_topic, feedback_topic, server = world
+    tenant, name, models_topic, feedback_topic, server, gateway_version = world
     publish_feedback(feedback_topic, tenant)
     server.wait_ready()
     assert server.answer_version() == "builtin"  # the bundled SmolLM2 until a twin is registered
+    assert gateway_version() == "builtin"  # and so through the gateway, with the tenant's key
 
     settings = TrainerSettings(models_topic=models_topic, feedback_topic=feedback_topic, work_dir=tmp_path / "work")
     config = tiny_run_config(tenant, registered_name=name, experiment=f"test-{name}")
@@ -139,8 +170,9 @@ def test_sample_corpus_to_a_served_twin(world, tmp_path):
     signature = Model.load(f"models:/{name}/{result.version}").signature
     assert signature is not None and signature.inputs.input_names() == ["prompt"]
 
-    # the running inference service swaps to it on the ModelRegistered event
+    # the running inference service swaps to it on the ModelRegistered event, and the gateway's answers say so
     wait_for_model_version(server.answer_version, result.version, timeout_s=300)
+    wait_for_model_version(gateway_version, result.version, timeout_s=300)
 
 
 def _child(client, parent, name: str) -> str:
