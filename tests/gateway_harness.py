@@ -24,7 +24,7 @@ import httpx
 import psycopg
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
-from stack_support import free_port, wait_for
+from stack_support import delete_kafka_resources, drop_test_database, free_port, wait_for
 from stack_support import read_topic as _read_topic
 from twin_common.settings import ConnectSettings, InternalAuthSettings, KafkaSettings, PostgresSettings
 
@@ -129,24 +129,8 @@ def drop_rig(rig: Rig) -> None:
         drop_slot_and_publication(rig.dsn, rig.slot, rig.slot)
     except Exception:  # noqa: BLE001 - the database goes anyway
         pass
-    with psycopg.connect(PostgresSettings().dsn("postgres"), autocommit=True) as admin:
-        for (slot,) in admin.execute(
-            "SELECT slot_name FROM pg_replication_slots WHERE database = %s", (rig.database,)
-        ).fetchall():
-            admin.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
-        admin.execute(f'DROP DATABASE IF EXISTS "{rig.database}" WITH (FORCE)')
-    admin_client = KafkaAdminClient(bootstrap_servers=KafkaSettings().bootstrap_servers)
-    try:
-        mine = [t for t in admin_client.list_topics() if t.startswith(rig.topic_prefix + ".")]
-        if mine:
-            admin_client.delete_topics(mine)
-        for group in (rig.group, f"{rig.group}-journey"):
-            try:
-                admin_client.delete_consumer_groups([group])
-            except Exception:  # noqa: BLE001 - a group that never committed does not exist
-                pass
-    finally:
-        admin_client.close()
+    drop_test_database(rig.database)
+    delete_kafka_resources(rig.topic_prefix, [rig.group, f"{rig.group}-journey"])
 
 
 def make_key(rig: Rig, tenant: str, **options) -> str:

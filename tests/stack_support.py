@@ -79,10 +79,20 @@ def read_topic(topic: str, timeout_s: float | None = 10.0, bootstrap: str | None
 
 def delete_consumer_groups(groups: list[str], bootstrap: str | None = None) -> None:
     """Delete consumer groups a test made; one that never committed does not exist and is skipped."""
+    delete_kafka_resources(None, groups, bootstrap)
+
+
+def delete_kafka_resources(topic_prefix: str | None, groups: list[str], bootstrap: str | None = None) -> None:
+    """Delete a test's topics (every topic named `<topic_prefix>.*`) and consumer groups; a group that never
+    committed does not exist and is skipped."""
     from kafka import KafkaAdminClient
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap or KafkaSettings().bootstrap_servers)
     try:
+        if topic_prefix:
+            mine = [t for t in admin.list_topics() if t.startswith(topic_prefix + ".")]
+            if mine:
+                admin.delete_topics(mine)
         for group in groups:
             try:
                 admin.delete_consumer_groups([group])
@@ -90,6 +100,19 @@ def delete_consumer_groups(groups: list[str], bootstrap: str | None = None) -> N
                 pass
     finally:
         admin.close()
+
+
+def drop_test_database(database: str) -> None:
+    """Drop a test's private database, with any replication slot left in it (a connector's)."""
+    import psycopg
+    from twin_common.settings import PostgresSettings
+
+    with psycopg.connect(PostgresSettings().dsn("postgres"), autocommit=True) as admin:
+        for (slot,) in admin.execute(
+            "SELECT slot_name FROM pg_replication_slots WHERE database = %s", (database,)
+        ).fetchall():
+            admin.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+        admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 def json_values(records: list) -> list[dict]:

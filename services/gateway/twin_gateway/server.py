@@ -79,7 +79,11 @@ async def build_resources(
         RoutesConfig.load(settings.routes_file) if settings.routes_file else RoutesConfig.single(settings.inference_url)
     )
     ingest = httpx.AsyncClient(
-        base_url=settings.ingest_url, headers=service_headers(settings), timeout=settings.ingest_timeout_s
+        base_url=settings.ingest_url,
+        headers=service_headers(settings),
+        timeout=settings.ingest_timeout_s,
+        # idle connections are dropped well before the ingest server's keep-alive timeout (uvicorn: 5 s) closes them
+        limits=httpx.Limits(keepalive_expiry=2.0),
     )
     HTTPXClientInstrumentor.instrument_client(ingest)
     resources = Resources(

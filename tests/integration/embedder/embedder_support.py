@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
-from kafka import KafkaAdminClient
-from stack_support import ServiceProcess, free_port, read_topic  # noqa: F401 (the tests import them from here)
+from stack_support import ServiceProcess, delete_kafka_resources, drop_test_database, free_port, read_topic  # noqa: F401 (the tests import them from here)
 from stack_support import wait_for as shared_wait_for
 from twin_cdc import connector
 from twin_cdc.replication import drop_slot_and_publication
@@ -84,23 +83,8 @@ def start_connector(rig: Rig) -> None:
 def teardown_rig(rig: Rig) -> None:
     connector.delete(rig.connect_url, rig.connector)
     drop_slot_and_publication(rig.dsn, rig.slot, rig.slot)
-    with psycopg.connect(PostgresSettings().dsn("postgres"), autocommit=True) as admin:
-        for (slot,) in admin.execute(
-            "SELECT slot_name FROM pg_replication_slots WHERE database = %s", (rig.database,)
-        ).fetchall():
-            admin.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
-        admin.execute(f'DROP DATABASE IF EXISTS "{rig.database}" WITH (FORCE)')
-    admin_client = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
-    try:
-        mine = [t for t in admin_client.list_topics() if t.startswith(rig.topic_prefix + ".")]
-        if mine:
-            admin_client.delete_topics(mine)
-        try:
-            admin_client.delete_consumer_groups([rig.group])
-        except Exception:  # noqa: BLE001 - a group that never committed does not exist
-            pass
-    finally:
-        admin_client.close()
+    drop_test_database(rig.database)
+    delete_kafka_resources(rig.topic_prefix, [rig.group], BOOTSTRAP)
 
 
 class Worker(ServiceProcess):

@@ -11,7 +11,15 @@ from pathlib import Path
 import httpx
 import psycopg
 from kafka import KafkaAdminClient, KafkaProducer
-from stack_support import ServiceProcess, free_port, json_values, read_topic, wait_for  # noqa: F401 (the tests import them from here)
+from stack_support import (  # noqa: F401 (the tests import them from here)
+    ServiceProcess,
+    delete_kafka_resources,
+    drop_test_database,
+    free_port,
+    json_values,
+    read_topic,
+    wait_for,
+)
 from twin_common.settings import SERVICE_TOKEN_HEADER, KafkaSettings, PostgresSettings
 from twin_ingest.db import migrate
 from twin_monitor.auth import gateway_keys_available, static_keys_env
@@ -92,19 +100,8 @@ def create_rig(tmp_path: Path, topics: bool = True) -> Rig:
 
 
 def teardown_rig(rig: Rig) -> None:
-    with psycopg.connect(PostgresSettings().dsn("postgres"), autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{rig.database}" WITH (FORCE)')
-    admin_client = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
-    try:
-        mine = [t for t in admin_client.list_topics() if t.startswith(f"twintestmon{rig.suffix}.")]
-        if mine:
-            admin_client.delete_topics(mine)
-        try:
-            admin_client.delete_consumer_groups([rig.group])
-        except Exception:  # noqa: BLE001 - a group that never committed does not exist
-            pass
-    finally:
-        admin_client.close()
+    drop_test_database(rig.database)
+    delete_kafka_resources(f"twintestmon{rig.suffix}", [rig.group], BOOTSTRAP)
 
 
 def make_keys(rig: Rig, tenants: list[str]) -> dict[str, str]:

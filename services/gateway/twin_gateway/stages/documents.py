@@ -7,6 +7,7 @@ import logging
 import uuid
 
 import httpx
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_none
 
 from twin_gateway.errors import Code, GatewayError, invalid
 from twin_gateway.pipeline.context import RequestContext
@@ -15,9 +16,16 @@ from twin_gateway.pipeline.stage import Stage
 log = logging.getLogger(__name__)
 
 
+# Every ingest call is idempotent (documents are upserted by external id and content hash; list; delete), so one
+# that met a pooled connection the ingest server was closing at that moment (keep-alive timeout) is sent again.
+_resend_once_if_closed = retry(
+    retry=retry_if_exception_type(httpx.RemoteProtocolError), stop=stop_after_attempt(2), wait=wait_none(), reraise=True
+)
+
+
 async def _call(resources, method: str, path: str, **kwargs) -> httpx.Response:
     try:
-        response = await resources.ingest.request(method, path, **kwargs)
+        response = await _resend_once_if_closed(resources.ingest.request)(method, path, **kwargs)
     except httpx.HTTPError as exc:
         log.warning("ingest service unreachable: %r", exc)
         raise GatewayError(Code.UNAVAILABLE, "the ingest service is unreachable, try again", retry_after_s=1) from None
