@@ -49,7 +49,10 @@ class MlflowView:
         if settings.mlflow_username and settings.mlflow_password:
             auth = httpx.BasicAuth(settings.mlflow_username, settings.mlflow_password.get_secret_value())
         client = httpx.AsyncClient(
-            base_url=settings.mlflow_url.rstrip("/"), timeout=settings.upstream_timeout_s, auth=auth
+            base_url=settings.mlflow_url.rstrip("/"),
+            timeout=settings.upstream_timeout_s,
+            auth=auth,
+            limits=httpx.Limits(keepalive_expiry=2.0),  # before MLflow's server (uvicorn: 5 s) closes an idle one
         )
         return cls(client, settings.mlflow_ui_url or settings.mlflow_url)
 
