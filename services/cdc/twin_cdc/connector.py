@@ -105,8 +105,13 @@ class RegisterResult:
     action: str  # "created", "updated" or "unchanged"
 
 
+def _rebalancing(response: httpx.Response) -> bool:
+    """Connect is rebalancing its workers: 409, or 500 "a rebalance is expected" right after a connector change."""
+    return response.status_code == 409 or (response.status_code == 500 and "rebalance" in response.text)
+
+
 def _request(method: str, url: str, *, retries: int = 20, **kwargs: Any) -> httpx.Response:
-    """One REST call; 409 (rebalance in progress) and connection errors are retried for a while."""
+    """One REST call; answers during a rebalance and connection errors are retried for a while."""
     last: Exception | httpx.Response | None = None
     for _ in range(retries):
         try:
@@ -114,7 +119,7 @@ def _request(method: str, url: str, *, retries: int = 20, **kwargs: Any) -> http
         except httpx.TransportError as exc:
             last = exc
         else:
-            if response.status_code != 409:
+            if not _rebalancing(response):
                 return response
             last = response
         time.sleep(0.5)

@@ -24,6 +24,7 @@ from gateway_harness import (
     start_ingest,
 )
 from hypothesis import HealthCheck, settings
+from schemathesis.config._checks import NegativeDataRejectionConfig
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 from twin.v1 import twin_pb2 as pb
 
@@ -69,6 +70,11 @@ APP = build_app()
 schema = schemathesis.openapi.from_dict(APP.openapi())
 schema.app = APP
 schema.location = "/openapi.json"
+# A body over the size limit is refused 413 (PAYLOAD_TOO_LARGE, naming the field): a clear refusal of invalid data,
+# which schemathesis' default list of refusals leaves out.
+schema.config.checks.negative_data_rejection = NegativeDataRejectionConfig(
+    expected_statuses=[*schema.config.checks.negative_data_rejection.expected_statuses, "413"]
+)
 
 
 @pytest.fixture(scope="module")
