@@ -122,7 +122,7 @@ class ReportScheduler:
         """Delete what closed more than `retention_days` before `now`, then the deleted reports' files."""
         cutoff = (now or datetime.now(UTC)) - timedelta(days=self.settings.retention_days)
         result = await asyncio.to_thread(self.store.purge_before, cutoff)
-        for path in result.report_files or []:
+        for path in result.report_files:
             Path(path).unlink(missing_ok=True)
         for kind in ("windows", "requests", "reports", "feedback"):
             self.metrics.purged.labels(kind).inc(getattr(result, kind))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -87,7 +87,7 @@ class PurgeResult:
     requests: int = 0
     reports: int = 0
     feedback: int = 0
-    report_files: list[str] | None = None
+    report_files: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -598,7 +598,7 @@ class MonitorStore:
         segment's reference, not referenced by a kept window or report, and not waiting for their report; then
         feedback older than `cutoff` whose request is gone. Open windows and references in use are kept whatever
         their age. A pass frees the references the previous one released; it stops when nothing more goes."""
-        result = PurgeResult(report_files=[])
+        result = PurgeResult()
         with self.connect() as conn, conn.transaction():
             for _ in range(max_passes):
                 ids = [
